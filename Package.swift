@@ -1,0 +1,43 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Dependencies point one way: wire ← datapath ← platform/control ← executable.
+// VXWire and VXDatapath use the standard library only, so their tests need no kernel.
+let package = Package(
+    name: "vxrouter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vxrouter", targets: ["vxrouter"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .target(name: "VXWire"),
+        .target(name: "VXDatapath", dependencies: ["VXWire"]),
+        .target(name: "CVXLinux"),
+        .target(name: "VXPlatform", dependencies: ["CVXLinux", "VXDatapath", "VXWire"]),
+        .target(
+            name: "VXControl",
+            dependencies: [
+                "VXWire", "VXDatapath", "VXPlatform",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "vxrouter",
+            dependencies: [
+                "VXControl", "VXWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "VXWireTests", dependencies: ["VXWire"]),
+        .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire"]),
+        .testTarget(name: "VXControlTests", dependencies: ["VXControl", "VXWire"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["VXWire"]),
+    ]
+)
