@@ -1,7 +1,7 @@
 /// An IPv4 or IPv6 address as two words, so the datapath compares a packet's source with a remote
 /// VTEP in two integer compares and copies it without allocation.
-public struct IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
-    public enum Family: UInt8, Sendable { case v4 = 4, v6 = 6 }
+public struct IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable, BitwiseCopyable {
+    public enum Family: UInt8, Sendable, BitwiseCopyable { case v4 = 4, v6 = 6 }
 
     public let family: Family
     /// IPv6: the first eight bytes, big-endian. IPv4: zero.
@@ -149,7 +149,7 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable
 }
 
 /// An address with a prefix length: `192.168.42.1/24` for a TAP address, `10.0.0.0/8` for a filter.
-public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
+public struct IPPrefix: Hashable, Sendable, CustomStringConvertible, BitwiseCopyable {
     public let address: IPAddress
     public let length: Int
 
@@ -189,7 +189,7 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A UDP endpoint: where a remote VTEP is reached or where a packet came from.
-public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible, BitwiseCopyable {
     public var address: IPAddress
     public var port: UInt16
 

@@ -1,6 +1,6 @@
 /// A 48-bit IEEE 802 MAC address, held in the low 48 bits of a `UInt64` so that it compares,
 /// hashes and packs into FDB slots as one machine word.
-public struct MACAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct MACAddress: Hashable, Sendable, Comparable, CustomStringConvertible, BitwiseCopyable {
     /// The address in network order, first octet in bits 40..47.
     public let rawValue: UInt64
 
@@ -10,7 +10,7 @@ public struct MACAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
     }
 
     @inline(__always)
-    init(unchecked rawValue: UInt64) { self.rawValue = rawValue }
+    public init(unchecked rawValue: UInt64) { self.rawValue = rawValue & 0xFFFF_FFFF_FFFF }
 
     public init(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8, _ b4: UInt8, _ b5: UInt8) {
         rawValue = UInt64(b0) << 40 | UInt64(b1) << 32 | UInt64(b2) << 24

@@ -1,5 +1,5 @@
 /// A VXLAN Network Identifier: 24 bits, so an out-of-range value cannot be constructed.
-public struct VNI: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct VNI: Hashable, Sendable, Comparable, CustomStringConvertible, BitwiseCopyable {
     public static let max: UInt32 = 0xFF_FFFF
     public let rawValue: UInt32
 
@@ -14,7 +14,7 @@ public struct VNI: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 
     @inline(__always)
-    init(unchecked value: UInt32) { rawValue = value }
+    public init(unchecked value: UInt32) { rawValue = value & VNI.max }
 
     public var description: String { String(rawValue) }
     public static func < (lhs: VNI, rhs: VNI) -> Bool { lhs.rawValue < rhs.rawValue }

@@ -1,0 +1,245 @@
+import VXWire
+
+/// A MAC seen behind a VTEP that the FDB does not (yet) say is there. Workers queue these to the
+/// control thread, the FDB's only writer, which coalesces them.
+public struct LearnEvent: BitwiseCopyable, Equatable, Sendable {
+    public var network: Int
+    public var mac: MACAddress
+    public var remote: IPAddress
+
+    public init(network: Int, mac: MACAddress, remote: IPAddress) {
+        self.network = network
+        self.mac = mac
+        self.remote = remote
+    }
+}
+
+/// The forwarding decisions of one worker, kernel-free and allocation-free. The worker hands it a
+/// batch read from a TAP or the underlay; it writes headers in place and lists where each packet
+/// goes.
+///
+/// Encapsulation (TAP → underlay):
+///  1. check the frame's length against the network's limits;
+///  2. look the destination MAC up in the FDB: a hit goes to that VTEP; broadcast, multicast and
+///     a miss go to every VTEP on the flood list;
+///  3. write VXLAN and UDP headers into the headroom in front of the frame (source port from
+///     the inner flow hash), and list one packet per destination VTEP.
+///
+/// Decapsulation (underlay → TAP):
+///  1. validate: length, I flag, a VNI we serve, a sender the network allows;
+///  2. check the inner source MAC and learn it against the sender's address (not its port): a
+///     known MAC refreshes its age, a new or moved one becomes a learn event; a MAC that a static
+///     entry places elsewhere is dropped, as the kernel does;
+///  3. list the inner frame for that network's TAP. Nothing received from a VTEP is ever sent
+///     back into the tunnel (split horizon): decapsulated frames only go to a TAP.
+public struct Forwarder {
+    let networks: UnsafeMutableBufferPointer<NetworkPath>
+    let vniTable: VNITable
+    let remotes: RemoteTable.View
+    let counters: WorkerCounters.View
+    let unattributed: Int
+    // The ring outlives the worker (the router holds it); no reference counting per push.
+    unowned(unsafe) let learnRing: SPSCRing<LearnEvent>
+    let port: UInt16
+    let sourcePorts: SourcePortRange
+    /// Scratch space for one flood list snapshot.
+    let floodScratch: UnsafeMutablePointer<RemoteIndex>
+    let floodCapacity: Int
+    /// Learn events queued in the current second, direct-mapped by MAC, so a busy new flow queues
+    /// one event per second rather than one per packet while the control thread catches up.
+    let recentLearns: UnsafeMutablePointer<(event: LearnEvent, second: UInt32)>
+    static let recentLearnSlots = 256
+
+    public init(
+        networks: [Network], remotes: RemoteTable, counters: WorkerCounters, learnRing: SPSCRing<LearnEvent>,
+        port: UInt16, sourcePorts: SourcePortRange
+    ) {
+        self.networks = .allocate(capacity: networks.count)
+        _ = self.networks.initialize(from: networks.map(\.path))
+        vniTable = VNITable(networks.map(\.vni))
+        self.remotes = remotes.view
+        self.counters = counters.view
+        unattributed = counters.unattributedRow
+        self.learnRing = learnRing
+        self.port = port
+        self.sourcePorts = sourcePorts
+        floodCapacity = networks.map(\.flood.capacity).max() ?? 1
+        floodScratch = .allocate(capacity: floodCapacity)
+        recentLearns = .allocate(capacity: Self.recentLearnSlots)
+        recentLearns.initialize(
+            repeating: (LearnEvent(network: -1, mac: .zero, remote: IPAddress(v4: 0)), UInt32.max),
+            count: Self.recentLearnSlots)
+    }
+
+    /// Frees what `init` allocated; called once by the owning worker.
+    func deallocate() {
+        networks.deallocate()
+        vniTable.deallocate()
+        floodScratch.deallocate()
+        recentLearns.deallocate()
+    }
+
+    @inline(__always)
+    func queueLearn(_ event: LearnEvent, now: UInt32) {
+        let slot = recentLearns + Int(truncatingIfNeeded: FlowHash.mix(event.mac.rawValue)) & (Self.recentLearnSlots - 1)
+        if slot.pointee.second == now, slot.pointee.event == event { return }
+        if learnRing.push(event) {
+            slot.pointee = (event, now)
+        } else {
+            counters.add(.learnQueueFull, row: event.network)
+        }
+    }
+
+    /// The most packets one frame can turn into; `encapsulate` needs this much room in `out`.
+    public var maxFanOut: Int { floodCapacity }
+
+    /// Encapsulates frames `start...` of `batch`, read from network `network`'s TAP, into `out`.
+    /// Stops early when `out` could not take the next frame's copies; returns the index of the
+    /// first frame not handled (== batch.count when all were).
+    public func encapsulate(
+        network: Int, batch: borrowing PacketBatch, from start: Int, into out: inout PacketList
+    ) -> Int {
+        let path = networks[network]
+        var i = start
+        while i < batch.count {
+            let frame = batch.data(i)
+            let length = batch.lengths[i]
+            guard length >= EthernetFrame.headerSize else {
+                counters.add(.tapRxPackets, row: network)
+                counters.add(.tapRxBytes, row: network, max(length, 0))
+                counters.drop(.truncated, row: network)
+                i += 1
+                continue
+            }
+            guard length <= path.maxFrame else {
+                counters.add(.tapRxPackets, row: network)
+                counters.add(.tapRxBytes, row: network, length)
+                counters.drop(.oversize, row: network)
+                i += 1
+                continue
+            }
+            let destination = EthernetFrame.destination(frame)
+            var unicast: RemoteIndex? = nil
+            if !destination.isMulticast, let hit = path.fdb.lookup(destination) { unicast = hit.remote }
+            let fanOut = unicast == nil ? path.flood.snapshot(into: floodScratch) : 1
+            if fanOut > out.remaining { return i }
+
+            counters.add(.tapRxPackets, row: network)
+            counters.add(.tapRxBytes, row: network, length)
+            if fanOut == 0 {
+                counters.drop(.noDestination, row: network)
+                i += 1
+                continue
+            }
+            let header = frame - (UDPHeader.size + VXLANHeader.size)
+            UDPHeader.encode(
+                sourcePort: sourcePorts.port(for: FlowHash.hash(frame: frame, length: length)),
+                destinationPort: port, payloadLength: VXLANHeader.size + length, to: header)
+            VXLANHeader.encode(vni: path.vni, to: header + UDPHeader.size)
+            let packetLength = UDPHeader.size + VXLANHeader.size + length
+            if let remote = unicast {
+                out.append(
+                    PacketRef(
+                        bytes: header, length: packetLength, network: network,
+                        destination: Endpoint(address: remotes[remote], port: port)))
+            } else {
+                counters.add(.floodedFrames, row: network)
+                for k in 0..<fanOut {
+                    out.append(
+                        PacketRef(
+                            bytes: header, length: packetLength, network: network,
+                            destination: Endpoint(address: remotes[floodScratch[k]], port: port)))
+                }
+            }
+            i += 1
+        }
+        return i
+    }
+
+    /// Counts what the underlay did with `out` after a send.
+    public func accountSent(_ out: borrowing PacketList) {
+        for k in 0..<out.count {
+            let packet = out[k]
+            switch out.statuses[k] {
+            case .sent:
+                counters.add(.tunnelTxPackets, row: packet.network)
+                counters.add(.tunnelTxBytes, row: packet.network, packet.length)
+            case .tooBig: counters.drop(.oversize, row: packet.network)
+            case .failed: counters.drop(.sendError, row: packet.network)
+            }
+        }
+    }
+
+    /// Validates and decapsulates every packet of `batch` (UDP payloads, sources filled in), learns
+    /// source MACs, and lists the inner frames for their TAPs in `out` (room for `batch.count`).
+    public func decapsulate(batch: borrowing PacketBatch, now: UInt32, into out: inout PacketList) {
+        for i in 0..<batch.count {
+            let payload = batch.data(i)
+            let length = batch.lengths[i]
+            let vni: VNI
+            switch VXLANHeader.decode(UnsafeRawBufferPointer(start: payload, count: min(length, batch.dataCapacity))) {
+            case .success(let v): vni = v
+            case .failure(.truncated):
+                counters.drop(.truncated, row: unattributed)
+                continue
+            case .failure(.flagIClear):
+                counters.drop(.badFlags, row: unattributed)
+                continue
+            }
+            guard let network = vniTable.lookup(vni) else {
+                counters.drop(.unknownVNI, row: unattributed)
+                continue
+            }
+            let path = networks[network]
+            let source = batch.sources[i].address
+            let frameLength = length - VXLANHeader.size
+            guard path.allows(source) else {
+                counters.drop(.notAllowed, row: network)
+                continue
+            }
+            guard frameLength >= EthernetFrame.headerSize else {
+                counters.drop(.truncated, row: network)
+                continue
+            }
+            guard frameLength <= path.maxFrame, length <= batch.dataCapacity else {
+                counters.drop(.oversize, row: network)
+                continue
+            }
+            let frame = payload + VXLANHeader.size
+            let mac = EthernetFrame.source(frame)
+            guard !mac.isMulticast, !mac.isZero else {
+                counters.drop(.badInnerSource, row: network)
+                continue
+            }
+            if path.learning {
+                if let hit = path.fdb.lookup(mac) {
+                    if remotes[hit.remote] == source {
+                        if !hit.isStatic { path.fdb.touch(slot: hit.slot, now: now) }
+                    } else if hit.isStatic {
+                        counters.drop(.staticConflict, row: network)
+                        continue
+                    } else {
+                        queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)
+                    }
+                } else {
+                    queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)
+                }
+            }
+            counters.add(.tunnelRxPackets, row: network)
+            counters.add(.tunnelRxBytes, row: network, length)
+            out.append(
+                PacketRef(bytes: frame, length: frameLength, network: network, destination: batch.sources[i]))
+        }
+    }
+
+    /// Counts a frame written to (or refused by) a TAP.
+    @inline(__always)
+    public func accountDelivered(_ packet: PacketRef, written: Bool) {
+        if written {
+            counters.add(.tapTxPackets, row: packet.network)
+            counters.add(.tapTxBytes, row: packet.network, packet.length)
+        } else {
+            counters.drop(.tapWriteError, row: packet.network)
+        }
+    }
+}

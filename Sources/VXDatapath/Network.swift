@@ -1,0 +1,105 @@
+import VXWire
+
+/// One overlay network (VNI) as the datapath sees it: its FDB, its flood list and the limits the
+/// workers enforce. Created at start-up; lives until every worker has stopped.
+public final class Network: @unchecked Sendable {
+    public let index: Int
+    public let vni: VNI
+    /// The TAP's MTU (inner L3 MTU).
+    public let mtu: Int
+    /// Largest inner Ethernet frame carried either way: the MTU plus an Ethernet header and one
+    /// VLAN tag, and no more than what fits the underlay unfragmented.
+    public let maxFrame: Int
+    public let learning: Bool
+    public let fdb: ForwardingTable
+    public let flood: FloodList
+    public let allowFrom: [IPPrefix]
+    private let allowStorage: UnsafeMutableBufferPointer<IPPrefix>
+
+    public init(
+        index: Int, vni: VNI, mtu: Int, underlayMaxFrame: Int, learning: Bool, maxEntries: Int,
+        allowFrom: [IPPrefix], floodCapacity: Int = 256
+    ) {
+        self.index = index
+        self.vni = vni
+        self.mtu = mtu
+        maxFrame = min(mtu + EthernetFrame.headerSize + 4, underlayMaxFrame)
+        self.learning = learning
+        fdb = ForwardingTable(maxEntries: maxEntries)
+        flood = FloodList(capacity: floodCapacity)
+        self.allowFrom = allowFrom
+        allowStorage = .allocate(capacity: max(allowFrom.count, 1))
+        _ = allowStorage.initialize(from: allowFrom)
+    }
+
+    deinit { allowStorage.deallocate() }
+
+    /// What a worker needs of this network, as plain values and pointers (no reference counting on
+    /// the per-packet path).
+    public var path: NetworkPath {
+        NetworkPath(
+            vni: vni, index: index, maxFrame: maxFrame, learning: learning, fdb: fdb.view, flood: flood.view,
+            allowFrom: UnsafeBufferPointer(rebasing: allowStorage[0..<allowFrom.count]))
+    }
+}
+
+public struct NetworkPath: BitwiseCopyable {
+    public var vni: VNI
+    public var index: Int
+    public var maxFrame: Int
+    public var learning: Bool
+    public var fdb: ForwardingTable.View
+    public var flood: FloodList.View
+    /// Empty: any VTEP may send into this network.
+    public var allowFrom: UnsafeBufferPointer<IPPrefix>
+
+    @inline(__always)
+    func allows(_ address: IPAddress) -> Bool {
+        if allowFrom.isEmpty { return true }
+        for prefix in allowFrom where prefix.contains(address) { return true }
+        return false
+    }
+}
+
+/// VNI → network index, built once at start-up: open addressing over a power-of-two array.
+struct VNITable {
+    let keys: UnsafeMutablePointer<UInt32>
+    let values: UnsafeMutablePointer<Int32>
+    let mask: Int
+    static let empty = UInt32.max
+
+    init(_ vnis: [VNI]) {
+        var size = 8
+        while size < vnis.count * 2 { size <<= 1 }
+        mask = size - 1
+        keys = .allocate(capacity: size)
+        keys.initialize(repeating: Self.empty, count: size)
+        values = .allocate(capacity: size)
+        values.initialize(repeating: -1, count: size)
+        for (index, vni) in vnis.enumerated() {
+            var i = Self.home(vni.rawValue, mask)
+            while keys[i] != Self.empty { i = (i + 1) & mask }
+            keys[i] = vni.rawValue
+            values[i] = Int32(index)
+        }
+    }
+
+    func deallocate() {
+        keys.deallocate()
+        values.deallocate()
+    }
+
+    @inline(__always)
+    static func home(_ vni: UInt32, _ mask: Int) -> Int { Int(truncatingIfNeeded: FlowHash.mix(UInt64(vni))) & mask }
+
+    @inline(__always)
+    func lookup(_ vni: VNI) -> Int? {
+        var i = Self.home(vni.rawValue, mask)
+        while true {
+            let key = keys[i]
+            if key == vni.rawValue { return Int(values[i]) }
+            if key == Self.empty { return nil }
+            i = (i + 1) & mask
+        }
+    }
+}

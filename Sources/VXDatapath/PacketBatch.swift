@@ -1,0 +1,104 @@
+import VXWire
+
+/// A worker's receive buffers: `capacity` slots allocated once, each with `headroom` bytes in front
+/// of the data so the outer UDP + VXLAN headers are written in place, never copied (wireguard-go
+/// reads TUN packets at an offset for the same reason).
+///
+/// Owned by one worker thread. Noncopyable: the memory lives exactly as long as the batch.
+public struct PacketBatch: ~Copyable {
+    public let capacity: Int
+    public let headroom: Int
+    /// Bytes available to a packet after the headroom.
+    public let dataCapacity: Int
+    public let stride: Int
+    /// Slots filled by the last read.
+    public var count = 0
+
+    let storage: UnsafeMutableRawPointer
+    /// Per slot: bytes of data. A receive that did not fit reports `dataCapacity + 1`.
+    public let lengths: UnsafeMutablePointer<Int>
+    /// Per slot: where an underlay packet came from (unused for TAP reads).
+    public let sources: UnsafeMutablePointer<Endpoint>
+
+    public init(capacity: Int, dataCapacity: Int, headroom: Int = 64) {
+        precondition(capacity > 0 && dataCapacity > 0 && headroom >= UDPHeader.size + VXLANHeader.size)
+        self.capacity = capacity
+        self.headroom = headroom
+        self.dataCapacity = dataCapacity
+        // Cache-line aligned slots keep two packets off one line.
+        stride = (headroom + dataCapacity + 63) & ~63
+        storage = UnsafeMutableRawPointer.allocate(byteCount: stride * capacity, alignment: 64)
+        lengths = .allocate(capacity: capacity)
+        lengths.initialize(repeating: 0, count: capacity)
+        sources = .allocate(capacity: capacity)
+        sources.initialize(repeating: Endpoint(address: IPAddress(v4: 0), port: 0), count: capacity)
+    }
+
+    deinit {
+        storage.deallocate()
+        lengths.deallocate()
+        sources.deallocate()
+    }
+
+    /// The start of slot `index`'s data (after its headroom).
+    @inline(__always)
+    public func data(_ index: Int) -> UnsafeMutableRawPointer {
+        storage + index * stride + headroom
+    }
+}
+
+/// Where one outgoing packet goes: to a remote VTEP (encap) or to a network's TAP (decap).
+public struct PacketRef: BitwiseCopyable {
+    public var bytes: UnsafeMutableRawPointer
+    public var length: Int
+    /// Index of the network the packet belongs to, for counting.
+    public var network: Int
+    /// The remote VTEP, for packets bound for the underlay.
+    public var destination: Endpoint
+}
+
+/// The outcome of sending one packet, filled in by the underlay.
+public enum SendStatus: UInt8, BitwiseCopyable {
+    case sent
+    /// The kernel said the packet does not fit the path (EMSGSIZE).
+    case tooBig
+    case failed
+}
+
+/// A list of packets ready to leave, built by the forwarder and consumed by one device or socket
+/// call. Points into a `PacketBatch`; owned by one worker.
+public struct PacketList: ~Copyable {
+    public let capacity: Int
+    public private(set) var count = 0
+    public let packets: UnsafeMutablePointer<PacketRef>
+    public let statuses: UnsafeMutablePointer<SendStatus>
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+        packets = .allocate(capacity: capacity)
+        statuses = .allocate(capacity: capacity)
+        statuses.initialize(repeating: .sent, count: capacity)
+    }
+
+    deinit {
+        packets.deallocate()
+        statuses.deallocate()
+    }
+
+    public var remaining: Int { capacity - count }
+
+    @inline(__always)
+    public mutating func append(_ packet: PacketRef) {
+        precondition(count < capacity)
+        (packets + count).initialize(to: packet)
+        statuses[count] = .sent
+        count += 1
+    }
+
+    @inline(__always)
+    public mutating func removeAll() { count = 0 }
+
+    public subscript(index: Int) -> PacketRef {
+        @inline(__always) get { packets[index] }
+    }
+}
