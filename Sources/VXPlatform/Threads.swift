@@ -1,0 +1,162 @@
+// Threads, wake-ups and signals: the pieces the control thread and worker loops are built from.
+import CVXLinux
+import Glibc
+import Synchronization
+import VXDatapath
+
+/// A joinable OS thread running one closure.
+public final class OSThread {
+    private var thread = pthread_t()
+    private let body: () -> Void
+    private var name = ""
+
+    private init(body: @escaping () -> Void) { self.body = body }
+
+    public static func start(name: String, _ body: @escaping () -> Void) throws(SystemError) -> OSThread {
+        let box = OSThread(body: body)
+        let arg = Unmanaged.passRetained(box).toOpaque()
+        box.name = name
+        let rc = pthread_create(&box.thread, nil, { raw in
+            let box = Unmanaged<OSThread>.fromOpaque(raw!).takeRetainedValue()
+            _ = vx_set_thread_name(box.name)
+            box.body()
+            return nil
+        }, arg)
+        guard rc == 0 else {
+            Unmanaged<OSThread>.fromOpaque(arg).release()
+            throw SystemError(call: "pthread_create", errno: rc, context: "start \(name)")
+        }
+        return box
+    }
+
+    public func join() { pthread_join(thread, nil) }
+
+    /// Pins the calling thread to `cpu`; false if the kernel refused (e.g. a restricted cpuset).
+    public static func pinCurrent(to cpu: Int) -> Bool { vx_pin_current_thread(Int32(cpu)) == 0 }
+}
+
+/// An eventfd: one thread pokes it, another's poll wakes.
+public struct WakeEvent {
+    public let fd: FileDescriptor
+
+    public init() throws(SystemError) {
+        fd = FileDescriptor(rawValue: try shimCall("eventfd") { vx_eventfd() })
+    }
+
+    public func signal() {
+        var one: UInt64 = 1
+        _ = Glibc.write(fd.rawValue, &one, 8)
+    }
+
+    public func clear() {
+        var value: UInt64 = 0
+        _ = Glibc.read(fd.rawValue, &value, 8)
+    }
+}
+
+/// The control signals (SIGINT, SIGTERM, SIGUSR1), blocked in every thread and read from a
+/// signalfd by the control loop, so no handler ever runs in a worker.
+public struct ControlSignals {
+    public static let numbers: [Int32] = [SIGINT, SIGTERM, SIGUSR1, SIGPIPE]
+
+    /// Blocks the control signals in the calling thread; threads started afterwards inherit the
+    /// mask. Call first thing in main.
+    public static func block() {
+        _ = numbers.withUnsafeBufferPointer { vx_block_signals($0.baseAddress, Int32($0.count)) }
+    }
+
+    public let fd: FileDescriptor
+
+    public init() throws(SystemError) {
+        let raw = try Self.numbers.withUnsafeBufferPointer { (buffer) throws(SystemError) -> Int32 in
+            try shimCall("signalfd") { vx_signalfd_for(buffer.baseAddress, Int32(buffer.count)) }
+        }
+        fd = FileDescriptor(rawValue: raw)
+    }
+
+    /// The signals that arrived since the last call.
+    public func pending() -> [Int32] {
+        var result: [Int32] = []
+        var info = signalfd_siginfo_raw()
+        while Glibc.read(fd.rawValue, &info, MemoryLayout<signalfd_siginfo_raw>.size) == MemoryLayout<signalfd_siginfo_raw>.size {
+            result.append(Int32(bitPattern: info.signo))
+        }
+        return result
+    }
+}
+
+/// struct signalfd_siginfo is 128 bytes with the signal number first.
+struct signalfd_siginfo_raw {
+    var signo: UInt32 = 0
+    var rest: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+               UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var pad: UInt32 = 0
+}
+
+/// Waits until `fd` is readable or `timeoutMilliseconds` pass.
+public func waitReadable(_ fd: FileDescriptor, timeoutMilliseconds: Int32) {
+    var p = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
+    _ = poll(&p, 1, timeoutMilliseconds)
+}
+
+/// Drives one worker on its own thread: wait for any of its TAP queues or its socket to become
+/// readable, service one batch from each ready one, repeat until woken to stop. Poll is
+/// level-triggered, so a source with more than a batch waiting is serviced again next round,
+/// which keeps the sources fair.
+public final class WorkerLoop {
+    public let worker: Worker<TapQueue, UDPLink>
+    public let stop: WakeEvent
+    private let cpu: Int?
+    private var thread: OSThread?
+    /// TAP queues that reported an error and were taken out of the poll set (written by the
+    /// worker thread, read by the control thread).
+    public let failedDevices = Atomic<Int>(0)
+
+    public init(worker: Worker<TapQueue, UDPLink>, cpu: Int?) throws(SystemError) {
+        self.worker = worker
+        self.cpu = cpu
+        stop = try WakeEvent()
+    }
+
+    public func start(name: String) throws(SystemError) {
+        thread = try OSThread.start(name: name) { [self] in run() }
+    }
+
+    public func requestStop() { stop.signal() }
+
+    public func join() {
+        thread?.join()
+        thread = nil
+        stop.fd.close()
+    }
+
+    private func run() {
+        if let cpu { _ = OSThread.pinCurrent(to: cpu) }
+        let devices = worker.devices.count
+        let count = devices + 2
+        let fds = UnsafeMutablePointer<pollfd>.allocate(capacity: count)
+        defer { fds.deallocate() }
+        for (i, device) in worker.devices.enumerated() {
+            fds[i] = pollfd(fd: device.fd.rawValue, events: Int16(POLLIN), revents: 0)
+        }
+        fds[devices] = pollfd(fd: worker.link.receiveFD.rawValue, events: Int16(POLLIN), revents: 0)
+        fds[devices + 1] = pollfd(fd: stop.fd.rawValue, events: Int16(POLLIN), revents: 0)
+        let failure = Int16(POLLERR | POLLHUP | POLLNVAL)
+        while true {
+            let ready = poll(fds, nfds_t(count), -1)
+            if ready < 0 { continue }  // EINTR
+            if fds[devices + 1].revents != 0 { return }
+            let now = monotonicSeconds()
+            if fds[devices].revents & Int16(POLLIN) != 0 { worker.serviceUnderlay(now: now) }
+            for i in 0..<devices where fds[i].revents != 0 {
+                if fds[i].revents & Int16(POLLIN) != 0 {
+                    worker.serviceDevice(i)
+                } else if fds[i].revents & failure != 0 {
+                    // The interface went away or broke under us: stop polling it rather than spin.
+                    fds[i].fd = -1
+                    failedDevices.add(1, ordering: .relaxed)
+                }
+            }
+        }
+    }
+}
