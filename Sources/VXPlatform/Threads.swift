@@ -62,35 +62,54 @@ public struct ControlSignals {
     /// Blocks the control signals in the calling thread; threads started afterwards inherit the
     /// mask. Call first thing in main.
     public static func block() {
+        // A shell starts background jobs with SIGINT ignored; an ignored signal never reaches a
+        // signalfd, so restore the default disposition first (it is blocked right after).
+        for number in numbers where number != SIGPIPE { signal(number, SIG_DFL) }
         _ = numbers.withUnsafeBufferPointer { vx_block_signals($0.baseAddress, Int32($0.count)) }
     }
 
     public let fd: FileDescriptor
 
     public init() throws(SystemError) {
+        assert(MemoryLayout<signalfd_siginfo_raw>.size == 128)
         let raw = try Self.numbers.withUnsafeBufferPointer { (buffer) throws(SystemError) -> Int32 in
             try shimCall("signalfd") { vx_signalfd_for(buffer.baseAddress, Int32(buffer.count)) }
         }
         fd = FileDescriptor(rawValue: raw)
     }
 
-    /// The signals that arrived since the last call.
-    public func pending() -> [Int32] {
-        var result: [Int32] = []
+    /// What a signal asks of the control loop.
+    public enum Request: Equatable, Sendable {
+        /// SIGINT or SIGTERM, with its name.
+        case stop(String)
+        /// SIGUSR1: print the counters.
+        case report
+    }
+
+    /// The requests that arrived since the last call (SIGPIPE is swallowed).
+    public func pending() -> [Request] {
+        var result: [Request] = []
         var info = signalfd_siginfo_raw()
         while Glibc.read(fd.rawValue, &info, MemoryLayout<signalfd_siginfo_raw>.size) == MemoryLayout<signalfd_siginfo_raw>.size {
-            result.append(Int32(bitPattern: info.signo))
+            switch Int32(bitPattern: info.signo) {
+            case SIGUSR1: result.append(.report)
+            case SIGINT: result.append(.stop("SIGINT"))
+            case SIGTERM: result.append(.stop("SIGTERM"))
+            default: break
+            }
         }
         return result
     }
 }
 
-/// struct signalfd_siginfo is 128 bytes with the signal number first.
+/// struct signalfd_siginfo: exactly 128 bytes, the signal number first (a read returns whole
+/// records only, so the size must match).
 struct signalfd_siginfo_raw {
     var signo: UInt32 = 0
-    var rest: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-               UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    var pad: UInt32 = 0
+    var rest: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
+               UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
+               UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 }
 
 /// Waits until `fd` is readable or `timeoutMilliseconds` pass.

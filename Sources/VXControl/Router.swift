@@ -1,0 +1,249 @@
+// The running router: builds the datapath from a validated config, runs one worker per core, and
+// is itself the control thread — the FDB's only writer, the reader of every worker's counters,
+// and the handler of signals.
+//
+//  1. resolve MTUs and worker count; intern flood lists and static entries;
+//  2. open every socket and TAP queue (all or nothing: a failure closes what was opened);
+//  3. start the workers; then loop: apply learn events from the workers' rings, age the FDBs
+//     once a second, answer SIGUSR1 with the counters, and on SIGINT/SIGTERM stop the workers,
+//     close everything (TAPs created here vanish with their last queue) and return.
+import Logging
+import VXDatapath
+import VXPlatform
+import VXWire
+
+public final class Router {
+    public let config: RouterConfig
+    let logger: Logger
+    let networks: [Network]
+    let settings: [NetworkConfig]
+    let remotes = RemoteTable()
+    let underlayMTU: Int
+    private var taps: [TapInterface] = []
+    private var links: [UDPLink] = []
+    private var loops: [WorkerLoop] = []
+    private var rings: [SPSCRing<LearnEvent>] = []
+    private var counters: [WorkerCounters] = []
+    private let signals: ControlSignals
+    /// Learn outcomes the control thread counts itself, per network.
+    private var fdbFull: [UInt64]
+    private var remoteTableFull: [UInt64]
+    private let startedAt = monotonicMilliseconds()
+
+    /// Opens every device and socket the config asks for, or throws having left nothing behind.
+    public init(config: RouterConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        let family = config.underlay.local.family
+        guard let holder = try Interfaces.holding(config.underlay.local) else {
+            throw RouterError.localAddressMissing(config.underlay.local)
+        }
+        underlayMTU = config.underlay.mtu ?? holder.mtu
+        let overhead = VXLANHeader.overhead(for: family)
+        let underlayMaxFrame = underlayMTU - overhead
+        guard underlayMaxFrame >= 68 + EthernetFrame.headerSize else {
+            throw RouterError.underlayMTUTooSmall(underlayMTU)
+        }
+        settings = config.networks
+        var networks: [Network] = []
+        for (index, net) in config.networks.enumerated() {
+            let mtu = net.mtu ?? (underlayMaxFrame - EthernetFrame.headerSize)
+            if mtu + EthernetFrame.headerSize > underlayMaxFrame {
+                logger.warning(
+                    "network MTU exceeds what the underlay carries unfragmented; larger frames are dropped as oversize",
+                    metadata: ["vni": "\(net.vni)", "mtu": "\(mtu)", "underlay_mtu": "\(underlayMTU)"])
+            }
+            networks.append(
+                Network(
+                    index: index, vni: net.vni, mtu: mtu, underlayMaxFrame: underlayMaxFrame,
+                    learning: net.learning, maxEntries: net.maxEntries, allowFrom: net.allowFrom))
+        }
+        self.networks = networks
+        fdbFull = Array(repeating: 0, count: networks.count)
+        remoteTableFull = Array(repeating: 0, count: networks.count)
+        signals = try ControlSignals()
+
+        for (network, net) in zip(networks, config.networks) {
+            let flood = net.flood.compactMap { remotes.intern($0) }
+            network.flood.set(flood)
+            for entry in net.fdb {
+                guard let remote = remotes.intern(entry.remote) else { continue }
+                if network.fdb.setStatic(entry.mac, remote: remote) == .full {
+                    throw RouterError.staticEntriesExceedMax(net.vni)
+                }
+            }
+        }
+
+        do {
+            try open(workerCount: config.workers ?? onlineCPUCount())
+        } catch {
+            closeAll()
+            throw error
+        }
+    }
+
+    private func open(workerCount: Int) throws {
+        let local = Endpoint(address: config.underlay.local, port: config.underlay.port)
+        let batchSize = 64
+        let maxFrame = networks.map(\.maxFrame).max() ?? 1514
+        for net in settings {
+            taps.append(try TapInterface(name: net.tap, queueCount: workerCount))
+        }
+        for (tap, network) in zip(taps, networks) {
+            try tap.setMTU(network.mtu)
+            if let address = settings[network.index].address { try tap.assign(address) }
+            try tap.setUp()
+        }
+        let cpus = onlineCPUCount()
+        for w in 0..<workerCount {
+            let wcounters = WorkerCounters(networks: networks.count)
+            let ring = SPSCRing<LearnEvent>(capacity: 4096)
+            let forwarder = Forwarder(
+                networks: networks, remotes: remotes, counters: wcounters, learnRing: ring,
+                port: config.underlay.port, sourcePorts: SourcePortRange(config.underlay.sourcePorts))
+            let link = try UDPLink(local: local, batchSize: batchSize, sendCapacity: batchSize + forwarder.maxFanOut)
+            links.append(link)
+            let worker = Worker(
+                devices: taps.map { $0.queues[w] }, link: link, forwarder: forwarder, batchSize: batchSize,
+                maxFrame: maxFrame)
+            loops.append(try WorkerLoop(worker: worker, cpu: workerCount <= cpus ? w : nil))
+            rings.append(ring)
+            counters.append(wcounters)
+        }
+    }
+
+    private func closeAll() {
+        for tap in taps { tap.close() }
+        for link in links { link.close() }
+        taps.removeAll()
+        links.removeAll()
+        signals.fd.close()
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops cleanly.
+    public func run() throws {
+        for (i, loop) in loops.enumerated() { try loop.start(name: "vx-worker-\(i)") }
+        for (tap, network) in zip(taps, networks) {
+            let mac = (try? tap.macAddress()).map { "\($0)" } ?? "?"
+            logger.info(
+                "network up",
+                metadata: [
+                    "vni": "\(network.vni)", "tap": "\(tap.name)", "mac": "\(mac)", "mtu": "\(network.mtu)",
+                    "flood": "\(settings[network.index].flood.map(\.description).joined(separator: ","))",
+                ])
+        }
+        logger.info(
+            "vxrouter ready",
+            metadata: [
+                "local": "\(Endpoint(address: config.underlay.local, port: config.underlay.port))",
+                "workers": "\(loops.count)", "underlay_mtu": "\(underlayMTU)",
+            ])
+        var lastAgeing = monotonicSeconds()
+        var reportedFailures = 0
+        controlLoop: while true {
+            waitReadable(signals.fd, timeoutMilliseconds: 5)
+            for request in signals.pending() {
+                switch request {
+                case .report: writeStats()
+                case .stop(let signal):
+                    logger.info("stopping", metadata: ["signal": "\(signal)"])
+                    break controlLoop
+                }
+            }
+            let now = monotonicSeconds()
+            applyLearnEvents(now: now)
+            if now != lastAgeing {
+                lastAgeing = now
+                age(now: now)
+                let failures = loops.reduce(0) { $0 + $1.failedDevices.load(ordering: .relaxed) }
+                if failures > reportedFailures {
+                    logger.error("a TAP queue failed and is no longer polled; was a TAP deleted under the router?")
+                    reportedFailures = failures
+                }
+            }
+        }
+        for loop in loops { loop.requestStop() }
+        for loop in loops { loop.join() }
+        closeAll()
+        logger.info("stopped")
+    }
+
+    private func applyLearnEvents(now: UInt32) {
+        for ring in rings {
+            while let event = ring.pop() {
+                let network = networks[event.network]
+                guard let remote = remotes.intern(event.remote) else {
+                    remoteTableFull[event.network] += 1
+                    continue
+                }
+                switch network.fdb.learn(event.mac, behind: remote, now: now) {
+                case .added:
+                    logger.debug("learned", metadata: ["vni": "\(network.vni)", "mac": "\(event.mac)", "remote": "\(event.remote)"])
+                case .moved(let from):
+                    logger.info(
+                        "moved", metadata: ["vni": "\(network.vni)", "mac": "\(event.mac)", "from": "\(remotes.address(from))", "to": "\(event.remote)"])
+                case .full:
+                    if fdbFull[event.network] == 0 {
+                        logger.warning("FDB full, not learning", metadata: ["vni": "\(network.vni)", "max_entries": "\(network.fdb.maxEntries)"])
+                    }
+                    fdbFull[event.network] += 1
+                case .refreshed, .staticKept:
+                    break
+                }
+            }
+        }
+    }
+
+    private func age(now: UInt32) {
+        for (network, net) in zip(networks, settings) where net.ageing > 0 {
+            network.fdb.age(now: now, maxAge: UInt32(net.ageing)) { entry in
+                logger.debug("aged out", metadata: ["vni": "\(network.vni)", "mac": "\(entry.mac)"])
+            }
+        }
+    }
+
+    /// Every worker's counters, summed.
+    public func counterTotals() -> CounterSnapshot {
+        counters.reduce(CounterSnapshot(rows: networks.count + 1)) { $0 + $1.snapshot() }
+    }
+
+    /// The SIGUSR1 report: one `stats` line per network, one for unattributed drops, then `stats end`.
+    func writeStats() {
+        let totals = counterTotals()
+        var text = ""
+        let uptime = (monotonicMilliseconds() - startedAt) / 1000
+        for network in networks {
+            var fields = [
+                "vni=\(network.vni)", "tap=\(settings[network.index].tap)", "fdb_entries=\(network.fdb.count)",
+                "flood_remotes=\(network.flood.current.count)",
+            ]
+            for counter in TrafficCounter.allCases { fields.append("\(counter.name)=\(totals[network.index, counter])") }
+            for reason in DropReason.allCases { fields.append("drop_\(reason.name)=\(totals[network.index, drop: reason])") }
+            fields.append("learn_fdb_full=\(fdbFull[network.index])")
+            fields.append("learn_remotes_full=\(remoteTableFull[network.index])")
+            text += "stats " + fields.joined(separator: " ") + "\n"
+        }
+        let row = networks.count
+        let unattributed = DropReason.allCases.map { "drop_\($0.name)=\(totals[row, drop: $0])" }
+        text += "stats vni=- uptime_seconds=\(uptime) remotes=\(remotes.count) " + unattributed.joined(separator: " ") + "\n"
+        text += "stats end\n"
+        writeToStandardError(text)
+    }
+}
+
+public enum RouterError: Error, CustomStringConvertible {
+    case localAddressMissing(IPAddress)
+    case underlayMTUTooSmall(Int)
+    case staticEntriesExceedMax(VNI)
+
+    public var description: String {
+        switch self {
+        case .localAddressMissing(let address):
+            "underlay.local \(address) is not an address of any interface on this host"
+        case .underlayMTUTooSmall(let mtu):
+            "underlay MTU \(mtu) leaves no room for an inner frame after VXLAN overhead"
+        case .staticEntriesExceedMax(let vni):
+            "networks[vni \(vni)]: more static fdb entries than max_entries"
+        }
+    }
+}
