@@ -94,7 +94,7 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable
                     result.append(UInt16(v4 >> 16))
                     result.append(UInt16(v4 & 0xFFFF))
                 } else {
-                    guard (1...4).contains(field.count), let g = UInt16(field, radix: 16) else { return nil }
+                    guard (1...4).contains(field.count), field.allSatisfy(\.isHexDigit), let g = UInt16(field, radix: 16) else { return nil }
                     result.append(g)
                 }
             }

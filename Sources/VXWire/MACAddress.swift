@@ -49,7 +49,7 @@ public struct MACAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
         guard fields.count == 6 else { return nil }
         var value: UInt64 = 0
         for field in fields {
-            guard field.count == 2, let byte = UInt8(field, radix: 16) else { return nil }
+            guard field.count == 2, field.allSatisfy(\.isHexDigit), let byte = UInt8(field, radix: 16) else { return nil }
             value = value << 8 | UInt64(byte)
         }
         rawValue = value
