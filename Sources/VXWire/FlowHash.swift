@@ -77,6 +77,6 @@ public struct SourcePortRange: Sendable, Equatable {
     @inline(__always)
     public func port(for hash: UInt64) -> UInt16 {
         // Multiply-shift maps the hash onto the span without a division.
-        lowerBound &+ UInt16(truncatingIfNeeded: (hash >> 32) &* span >> 32)
+        lowerBound &+ UInt16(truncatingIfNeeded: ((hash >> 32) &* span) >> 32)
     }
 }

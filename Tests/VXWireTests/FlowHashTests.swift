@@ -87,9 +87,7 @@ struct FlowHashTests {
             chosen.insert(port)
         }
         // 1000 flows over 16384 ports: ~970 distinct expected.
-        withKnownIssue("SourcePortRange.port(for:) maps every hash to lowerBound (operator precedence)") {
-            #expect(chosen.count >= 500, "only \(chosen.count) distinct source ports")
-        }
+        #expect(chosen.count >= 500, "only \(chosen.count) distinct source ports")
     }
 
     @Test func nonPortProtocolsIgnoreTheBytesWherePortsWouldBe() {
@@ -253,12 +251,10 @@ struct SourcePortRangeTests {
         var buckets = [Int](repeating: 0, count: 16)
         for _ in 0..<16_000 { buckets[Int(ports.port(for: rng.next()) - 49152) / 1024] += 1 }
         #expect(ports.port(for: 0) == 49152)
-        withKnownIssue("SourcePortRange.port(for:) maps every hash to lowerBound (operator precedence)") {
-            #expect(ports.port(for: UInt64.max) == 65535)
-            #expect(ports.port(for: 0x8000_0000_0000_0000) == 49152 + 8192)
-            // Multiply-shift over uniform hashes: each sixteenth of the range gets ~1000.
-            #expect(buckets.allSatisfy { (700...1300).contains($0) }, "\(buckets)")
-        }
+        #expect(ports.port(for: UInt64.max) == 65535)
+        #expect(ports.port(for: 0x8000_0000_0000_0000) == 49152 + 8192)
+        // Multiply-shift over uniform hashes: each sixteenth of the range gets ~1000.
+        #expect(buckets.allSatisfy { (700...1300).contains($0) }, "\(buckets)")
     }
 }
 
