@@ -7,7 +7,7 @@ extension EndToEnd {
     @Suite("vxrouter ↔ kernel vxlan")
     struct KernelInterop {
         @Test(
-            "IPv4 underlay: ping both ways, checked 50 MB TCP, kernel learns the TAP MAC",
+            "IPv4 underlay: ping both ways, checked 50 MB TCP each way, kernel learns the TAP MAC",
             .routerBinary, .timeLimit(.minutes(4)))
         func ipv4Underlay() async throws {
             try await withLab("kernel4") { lab in
@@ -19,7 +19,7 @@ extension EndToEnd {
         }
 
         @Test(
-            "IPv6 underlay: ping both ways, checked 10 MB TCP, kernel learns the TAP MAC",
+            "IPv6 underlay: ping both ways, checked 10 MB TCP each way, kernel learns the TAP MAC",
             .routerBinary, .timeLimit(.minutes(3)))
         func ipv6Underlay() async throws {
             try await withLab("kernel6") { lab in
@@ -49,7 +49,9 @@ extension EndToEnd {
             try await b.flushNeighbours(kernel)
             try await b.ping(overlayA)
 
-            try await lab.tcpTransfer(from: a, to: b, address: overlayB, bytes: bytes)
+            // Both ways: data from the kernel's side is what exercises its offloads (TSO, checksums).
+            try await lab.tcpTransfer(from: a, to: b, address: overlayB, bytes: bytes, port: 5201, seed: 1)
+            try await lab.tcpTransfer(from: b, to: a, address: overlayA, bytes: bytes, port: 5202, seed: 2)
 
             let mac = try await a.macAddress(of: tap)
             let fdb = try await b.bridgeFDB(kernel)

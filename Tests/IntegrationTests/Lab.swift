@@ -725,9 +725,17 @@ final class Host: @unchecked Sendable {
 
     /// The kernel's own VXLAN device as a VTEP: learning on, flooding to `peers` through the
     /// all-zeros FDB entry, `address` on it, up. Its MTU is the kernel's default (underlay - 50/70).
+    ///
+    /// The underlay veth gets tx checksum offload turned off first. A veth hands packets over
+    /// with checksums still to be filled in, and nothing fills them in: the kernel's vxlan would
+    /// put TCP segments on the "wire" with the inner TCP checksum unfinished. A kernel receiver
+    /// copes (it knows); a userspace VTEP reading a UDP socket cannot know, and its host drops the
+    /// segments (TcpInCsumErrors). A NIC computes them; with the offload off, so does the kernel.
     func addKernelVXLAN(
         name device: String, vni: Int = 42, peers: [String], address: String, port: Int = 4789
     ) async throws {
+        try await lab.run(
+            command([LabEnvironment.python, LabEnvironment.script("tx_checksum.py"), underlayDevice, "off"]))
         try await ip(
             "link", "add", device, "type", "vxlan", "id", String(vni), "local", underlayAddress,
             "dstport", String(port), "dev", underlayDevice)
