@@ -86,6 +86,8 @@ public final class Router {
         let local = Endpoint(address: config.underlay.local, port: config.underlay.port)
         let batchSize = 64
         let maxFrame = networks.map(\.maxFrame).max() ?? 1514
+        // Before creating anything: a port held elsewhere must fail here, not join its group.
+        try UDPLink.claimPort(local)
         for net in settings {
             taps.append(try TapInterface(name: net.tap, queueCount: workerCount))
         }

@@ -77,14 +77,23 @@ public final class UDPLink: Underlay {
         sendFD.close()
     }
 
-    static func openReceiveSocket(local: Endpoint) throws(SystemError) -> FileDescriptor {
+    /// Fails with EADDRINUSE when any socket already holds `local`. The workers' sockets share the
+    /// port through SO_REUSEPORT, which would just as happily let a second router (same user) join
+    /// the group and take a share of our traffic; a probe bound without SO_REUSEPORT conflicts with
+    /// any existing holder, so it tells the two cases apart. Call once, before opening the links.
+    public static func claimPort(_ local: Endpoint) throws(SystemError) {
+        let probe = try openReceiveSocket(local: local, reusePort: false)
+        probe.close()
+    }
+
+    static func openReceiveSocket(local: Endpoint, reusePort: Bool = true) throws(SystemError) -> FileDescriptor {
         let domain = local.address.isV4 ? AF_INET : AF_INET6
         let context = "listen on UDP \(local)"
         let fd = try syscall("socket", context: context) {
             socket(domain, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }!
         do {
-            try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT", context)
+            if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT", context) }
             if !local.address.isV4 { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY", context) }
             // Absorb bursts; SO_RCVBUFFORCE passes the sysctl cap when we are root.
             if (try? setOption(fd, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20, "SO_RCVBUFFORCE", context)) == nil {
@@ -100,7 +109,7 @@ public final class UDPLink: Underlay {
         } catch {
             Glibc.close(fd)
             if error.errno == EADDRINUSE {
-                throw SystemError(call: error.call, errno: error.errno, context: "\(context) (another program holds the port)")
+                throw SystemError(call: error.call, errno: error.errno, context: "\(context) (port \(local.port) is in use by another program)")
             }
             if error.errno == EADDRNOTAVAIL {
                 throw SystemError(call: error.call, errno: error.errno, context: "\(context) (the address is not on this host)")
