@@ -8,11 +8,84 @@ public struct RouterConfig: Sendable, Equatable {
     /// Worker threads; `nil` = "auto" (one per core).
     public var workers: Int?
     public var networks: [NetworkConfig]
+    /// The stats and control endpoint.
+    public var control: ControlConfig
 
-    public init(underlay: UnderlayConfig, workers: Int? = nil, networks: [NetworkConfig]) {
+    public init(
+        underlay: UnderlayConfig, workers: Int? = nil, networks: [NetworkConfig], control: ControlConfig = ControlConfig()
+    ) {
         self.underlay = underlay
         self.workers = workers
         self.networks = networks
+        self.control = control
+    }
+}
+
+/// Where the control endpoint listens and who may change things through it.
+public struct ControlConfig: Sendable, Equatable {
+    public var enabled: Bool
+    public var listen: ControlAddress
+    /// A file holding the bearer token that changes (POST, DELETE) must present. Required when
+    /// `listen` is beyond loopback.
+    public var tokenFile: String?
+
+    public init(enabled: Bool = true, listen: ControlAddress = .default, tokenFile: String? = nil) {
+        self.enabled = enabled
+        self.listen = listen
+        self.tokenFile = tokenFile
+    }
+}
+
+/// `127.0.0.1:4790`, `[::1]:4790`, or `unix:/run/vxrouter.sock`.
+public enum ControlAddress: Sendable, Equatable, CustomStringConvertible {
+    case tcp(IPAddress, port: UInt16)
+    case unix(path: String)
+
+    public static let defaultPort: UInt16 = 4790
+    public static let `default` = ControlAddress.tcp(IPAddress(v4: 0x7F00_0001), port: defaultPort)
+
+    /// Parses `ADDRESS:PORT`, `[IPV6]:PORT`, `unix:PATH`; a bare address takes port 4790.
+    public init?(_ text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            // sun_path holds 108 bytes including the NUL.
+            guard !path.isEmpty, path.utf8.count < 108, !path.utf8.contains(0) else { return nil }
+            self = .unix(path: path)
+            return
+        }
+        var host = Substring(text)
+        var port = Self.defaultPort
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.first == ":", let p = UInt16(rest.dropFirst()), p > 0 else { return nil }
+                port = p
+            }
+        } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
+            host = text[..<colon]
+            guard let p = UInt16(text[text.index(after: colon)...]), p > 0 else { return nil }
+            port = p
+        }
+        guard let address = IPAddress(host) else { return nil }
+        self = .tcp(address, port: port)
+    }
+
+    /// Loopback addresses and Unix sockets reach only this host.
+    public var isLocalOnly: Bool {
+        switch self {
+        case .unix: true
+        case .tcp(let address, _):
+            address.isV4 ? address.v4Value >> 24 == 127 : (address.high == 0 && address.low == 1)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unix(let path): "unix:\(path)"
+        case .tcp(let address, let port): address.isV4 ? "\(address):\(port)" : "[\(address)]:\(port)"
+        }
     }
 }
 

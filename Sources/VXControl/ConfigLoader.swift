@@ -109,7 +109,8 @@ public enum ConfigLoader {
 }
 
 enum ConfigKeys {
-    static let root = ["underlay", "workers", "networks"]
+    static let root = ["underlay", "workers", "networks", "control"]
+    static let control = ["enabled", "listen", "token_file"]
     static let underlay = ["local", "port", "source_ports", "mtu"]
     static let network = [
         "vni", "tap", "mtu", "address", "learning", "ageing", "max_entries", "flood", "fdb", "allow_from",
@@ -315,7 +316,30 @@ struct ConfigReader {
         for field in try elements(required(top, "networks"), expected: "networks") {
             networks.append(try networkConfig(field))
         }
-        return RouterConfig(underlay: underlay, workers: workers, networks: networks)
+        var control = ControlConfig()
+        if let field = optional(top, "control") { control = try controlConfig(field) }
+        return RouterConfig(underlay: underlay, workers: workers, networks: networks, control: control)
+    }
+
+    mutating func controlConfig(_ field: ConfigField) throws(ConfigError) -> ControlConfig {
+        let fields = try field.mapping(allowed: ConfigKeys.control)
+        var control = ControlConfig()
+        if let enabled = try optional(fields, "enabled")?.bool() { control.enabled = enabled }
+        if let listen = optional(fields, "listen") {
+            let text = try listen.text(expected: "an address ADDRESS:PORT or unix:PATH").text
+            guard let address = ControlAddress(text) else {
+                throw listen.error(
+                    "\(ConfigReader.quoted(text)) is not ADDRESS:PORT, [IPV6]:PORT or unix:PATH "
+                        + "(e.g. 127.0.0.1:4790, unix:/run/vxrouter.sock)")
+            }
+            control.listen = address
+        }
+        if let token = optional(fields, "token_file") {
+            let path = try token.string()
+            if path.isEmpty { throw token.error("the token file path is empty") }
+            control.tokenFile = path
+        }
+        return control
     }
 
     mutating func underlayConfig(_ field: ConfigField) throws(ConfigError) -> UnderlayConfig {
@@ -441,6 +465,15 @@ extension RouterConfig {
             throw fail("workers", outOfRange("\(workers)", ConfigLimits.workers))
         }
         if networks.isEmpty { throw fail("networks", "at least one network is required") }
+        if control.enabled, !control.listen.isLocalOnly, control.tokenFile == nil {
+            throw fail(
+                "control.listen",
+                "\(control.listen) is reachable beyond this host; set control.token_file so changes need a token "
+                    + "(or listen on 127.0.0.1 or a unix: socket)")
+        }
+        if case .tcp(let address, _) = control.listen, address.isMulticast {
+            throw fail("control.listen", "\(address) is a multicast address")
+        }
 
         /// A remote VTEP (flood list or static entry): unicast, the underlay's family, not us.
         func checkRemote(_ remote: IPAddress, _ path: String) throws(ConfigError) {

@@ -4,9 +4,14 @@
 //
 //  1. resolve MTUs and worker count; intern flood lists and static entries;
 //  2. open every socket and TAP queue (all or nothing: a failure closes what was opened);
-//  3. start the workers; then loop: apply learn events from the workers' rings, age the FDBs
-//     once a second, answer SIGUSR1 with the counters, and on SIGINT/SIGTERM stop the workers,
-//     close everything (TAPs created here vanish with their last queue) and return.
+//  3. start the control endpoint (ControlServer: HTTP on its own event-loop thread), which
+//     hands every request to this thread through a ControlQueue;
+//  4. start the workers; then loop: run queued control requests, apply learn events from the
+//     workers' rings (publishing learn/move/FDB-full events), age the FDBs once a second
+//     (age-out events), answer SIGUSR1 with the counters, and on SIGINT/SIGTERM stop the
+//     endpoint and the workers, close everything (TAPs created here vanish with their last
+//     queue) and return.
+import Foundation
 import Logging
 import VXDatapath
 import VXPlatform
@@ -23,12 +28,26 @@ public final class Router {
     private var links: [UDPLink] = []
     private var loops: [WorkerLoop] = []
     private var rings: [SPSCRing<LearnEvent>] = []
-    private var counters: [WorkerCounters] = []
+    /// Per worker; written by that worker, read (summed) here.
+    private(set) var counters: [WorkerCounters] = []
+    private(set) var remoteCounters: [RemoteCounters] = []
     private let signals: ControlSignals
     /// Learn outcomes the control thread counts itself, per network.
-    private var fdbFull: [UInt64]
-    private var remoteTableFull: [UInt64]
-    private let startedAt = monotonicMilliseconds()
+    private(set) var fdbFull: [UInt64]
+    private(set) var remoteTableFull: [UInt64]
+    /// Per remote index: monotonic milliseconds a packet from it was last accepted (0 = never),
+    /// and the received-packet total that was last seen, to notice new ones. Control thread only.
+    private(set) var lastHeard: [UInt64] = []
+    private var lastReceived: [UInt64] = []
+    /// Per network: the second of the last FDB-full event, so a MAC flood publishes one a second.
+    private var lastFullEvent: [UInt32]
+    let startedAt = monotonicMilliseconds()
+
+    // The control endpoint (nil when `control.enabled` is false).
+    let controlQueue: ControlQueue
+    let eventHub = EventHub()
+    let controlToken: String?
+    private var server: ControlServer?
 
     /// Opens every device and socket the config asks for, or throws having left nothing behind.
     public init(config: RouterConfig, logger: Logger) throws {
@@ -61,6 +80,13 @@ public final class Router {
         self.networks = networks
         fdbFull = Array(repeating: 0, count: networks.count)
         remoteTableFull = Array(repeating: 0, count: networks.count)
+        lastFullEvent = Array(repeating: 0, count: networks.count)
+        if config.control.enabled, let path = config.control.tokenFile {
+            controlToken = try Self.readToken(path)
+        } else {
+            controlToken = nil
+        }
+        controlQueue = try ControlQueue()
         signals = try ControlSignals()
 
         for (network, net) in zip(networks, config.networks) {
@@ -76,10 +102,30 @@ public final class Router {
 
         do {
             try open(workerCount: config.workers ?? onlineCPUCount())
+            if config.control.enabled {
+                server = try ControlServer(
+                    address: config.control.listen, token: controlToken, queue: controlQueue, hub: eventHub)
+            }
         } catch {
             closeAll()
             throw error
         }
+    }
+
+    /// The bearer token: the file's contents without surrounding whitespace.
+    static func readToken(_ path: String) throws -> String {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw RouterError.tokenFile(path, "cannot read it")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw RouterError.tokenFile(path, "it is empty") }
+        guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw RouterError.tokenFile(path, "the token must be printable ASCII without spaces")
+        }
+        return token
     }
 
     private func open(workerCount: Int) throws {
@@ -99,10 +145,12 @@ public final class Router {
         let cpus = onlineCPUCount()
         for w in 0..<workerCount {
             let wcounters = WorkerCounters(networks: networks.count)
+            let wremotes = RemoteCounters(capacity: remotes.capacity)
             let ring = SPSCRing<LearnEvent>(capacity: 4096)
             let forwarder = Forwarder(
                 networks: networks, remotes: remotes, counters: wcounters, learnRing: ring,
-                port: config.underlay.port, sourcePorts: SourcePortRange(config.underlay.sourcePorts))
+                port: config.underlay.port, sourcePorts: SourcePortRange(config.underlay.sourcePorts),
+                remoteCounters: wremotes)
             let link = try UDPLink(local: local, batchSize: batchSize, sendCapacity: batchSize + forwarder.maxFanOut)
             links.append(link)
             let worker = Worker(
@@ -111,15 +159,19 @@ public final class Router {
             loops.append(try WorkerLoop(worker: worker, cpu: workerCount <= cpus ? w : nil))
             rings.append(ring)
             counters.append(wcounters)
+            remoteCounters.append(wremotes)
         }
     }
 
     private func closeAll() {
+        server?.shutdown()
+        server = nil
         for tap in taps { tap.close() }
         for link in links { link.close() }
         taps.removeAll()
         links.removeAll()
         signals.fd.close()
+        controlQueue.wake.fd.close()
     }
 
     /// Runs until SIGINT or SIGTERM, then stops cleanly.
@@ -139,11 +191,13 @@ public final class Router {
             metadata: [
                 "local": "\(Endpoint(address: config.underlay.local, port: config.underlay.port))",
                 "workers": "\(loops.count)", "underlay_mtu": "\(underlayMTU)",
+                "control": "\(server.map { "\($0.address)" } ?? "off")",
             ])
         var lastAgeing = monotonicSeconds()
         var reportedFailures = 0
         controlLoop: while true {
-            waitReadable(signals.fd, timeoutMilliseconds: 5)
+            waitReadable([signals.fd, controlQueue.wake.fd], timeoutMilliseconds: 5)
+            for work in controlQueue.take() { work(self) }
             for request in signals.pending() {
                 switch request {
                 case .report: writeStats()
@@ -157,6 +211,7 @@ public final class Router {
             if now != lastAgeing {
                 lastAgeing = now
                 age(now: now)
+                noteHeardRemotes()
                 let failures = loops.reduce(0) { $0 + $1.failedDevices.load(ordering: .relaxed) }
                 if failures > reportedFailures {
                     logger.error("a TAP queue failed and is no longer polled; was a TAP deleted under the router?")
@@ -164,6 +219,10 @@ public final class Router {
                 }
             }
         }
+        // Requests already queued are answered; later ones get 503 from the endpoint.
+        for work in controlQueue.close() { work(self) }
+        server?.shutdown()
+        server = nil
         for loop in loops { loop.requestStop() }
         for loop in loops { loop.join() }
         closeAll()
@@ -181,14 +240,20 @@ public final class Router {
                 switch network.fdb.learn(event.mac, behind: remote, now: now) {
                 case .added:
                     logger.debug("learned", metadata: ["vni": "\(network.vni)", "mac": "\(event.mac)", "remote": "\(event.remote)"])
+                    publish(.learn, network, mac: event.mac, remote: event.remote)
                 case .moved(let from):
                     logger.info(
                         "moved", metadata: ["vni": "\(network.vni)", "mac": "\(event.mac)", "from": "\(remotes.address(from))", "to": "\(event.remote)"])
+                    publish(.move, network, mac: event.mac, remote: event.remote, from: remotes.address(from))
                 case .full:
                     if fdbFull[event.network] == 0 {
                         logger.warning("FDB full, not learning", metadata: ["vni": "\(network.vni)", "max_entries": "\(network.fdb.maxEntries)"])
                     }
                     fdbFull[event.network] += 1
+                    if lastFullEvent[event.network] != now {
+                        lastFullEvent[event.network] = now
+                        publish(.fdbFull, network, mac: event.mac, remote: event.remote)
+                    }
                 case .refreshed, .staticKept:
                     break
                 }
@@ -200,6 +265,52 @@ public final class Router {
         for (network, net) in zip(networks, settings) where net.ageing > 0 {
             network.fdb.age(now: now, maxAge: UInt32(net.ageing)) { entry in
                 logger.debug("aged out", metadata: ["vni": "\(network.vni)", "mac": "\(entry.mac)"])
+                publish(.ageOut, network, mac: entry.mac, remote: remotes.address(entry.remote))
+            }
+        }
+    }
+
+    struct EventBody: Encodable {
+        var type: EventKind
+        var vni: UInt32
+        var mac: String
+        var remote: String
+        var from: String?
+        var maxEntries: Int?
+        var time: String
+        enum CodingKeys: String, CodingKey { case type, vni, mac, remote, from, time, maxEntries = "max_entries" }
+    }
+
+    /// Hands an FDB event to the event stream's subscribers (formatted only when there are some).
+    private func publish(_ kind: EventKind, _ network: Network, mac: MACAddress, remote: IPAddress, from: IPAddress? = nil) {
+        guard eventHub.subscriberCount > 0 else {
+            eventHub.published.add(1, ordering: .relaxed)
+            return
+        }
+        let body = EventBody(
+            type: kind, vni: network.vni.rawValue, mac: mac.description, remote: remote.description,
+            from: from?.description, maxEntries: kind == .fdbFull ? network.fdb.maxEntries : nil,
+            time: Date().ISO8601Format())
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(body) else { return }
+        eventHub.publish(kind, json: String(decoding: data, as: UTF8.self))
+    }
+
+    /// Once a second: which remote VTEPs sent something since the last look.
+    private func noteHeardRemotes() {
+        let count = remotes.count
+        if lastHeard.count < count {
+            lastHeard += Array(repeating: 0, count: count - lastHeard.count)
+            lastReceived += Array(repeating: 0, count: count - lastReceived.count)
+        }
+        let now = monotonicMilliseconds()
+        for i in 0..<count {
+            let index = RemoteIndex(rawValue: UInt16(i))
+            let received = remoteCounters.reduce(UInt64(0)) { $0 &+ $1.load(.rxPackets, remote: index) }
+            if received != lastReceived[i] {
+                lastReceived[i] = received
+                lastHeard[i] = now
             }
         }
     }
@@ -237,6 +348,7 @@ public enum RouterError: Error, CustomStringConvertible {
     case localAddressMissing(IPAddress)
     case underlayMTUTooSmall(Int)
     case staticEntriesExceedMax(VNI)
+    case tokenFile(String, String)
 
     public var description: String {
         switch self {
@@ -246,6 +358,8 @@ public enum RouterError: Error, CustomStringConvertible {
             "underlay MTU \(mtu) leaves no room for an inner frame after VXLAN overhead"
         case .staticEntriesExceedMax(let vni):
             "networks[vni \(vni)]: more static fdb entries than max_entries"
+        case .tokenFile(let path, let reason):
+            "control.token_file \(path): \(reason)"
         }
     }
 }

@@ -37,6 +37,8 @@ public struct Forwarder {
     let vniTable: VNITable
     let remotes: RemoteTable.View
     let counters: WorkerCounters.View
+    /// Per remote VTEP; nil when the caller keeps none (tests).
+    let remoteCounters: RemoteCounters.View?
     let unattributed: Int
     // The ring outlives the worker (the router holds it); no reference counting per push.
     unowned(unsafe) let learnRing: SPSCRing<LearnEvent>
@@ -52,13 +54,14 @@ public struct Forwarder {
 
     public init(
         networks: [Network], remotes: RemoteTable, counters: WorkerCounters, learnRing: SPSCRing<LearnEvent>,
-        port: UInt16, sourcePorts: SourcePortRange
+        port: UInt16, sourcePorts: SourcePortRange, remoteCounters: RemoteCounters? = nil
     ) {
         self.networks = .allocate(capacity: networks.count)
         _ = self.networks.initialize(from: networks.map(\.path))
         vniTable = VNITable(networks.map(\.vni))
         self.remotes = remotes.view
         self.counters = counters.view
+        self.remoteCounters = remoteCounters?.view
         unattributed = counters.unattributedRow
         self.learnRing = learnRing
         self.port = port
@@ -141,14 +144,15 @@ public struct Forwarder {
                 out.append(
                     PacketRef(
                         bytes: header, length: packetLength, network: network,
-                        destination: Endpoint(address: remotes[remote], port: port)))
+                        destination: Endpoint(address: remotes[remote], port: port), remote: remote))
             } else {
                 counters.add(.floodedFrames, row: network)
                 for k in 0..<fanOut {
                     out.append(
                         PacketRef(
                             bytes: header, length: packetLength, network: network,
-                            destination: Endpoint(address: remotes[floodScratch[k]], port: port)))
+                            destination: Endpoint(address: remotes[floodScratch[k]], port: port),
+                            remote: floodScratch[k]))
                 }
             }
             i += 1
@@ -164,10 +168,23 @@ public struct Forwarder {
             case .sent:
                 counters.add(.tunnelTxPackets, row: packet.network)
                 counters.add(.tunnelTxBytes, row: packet.network, packet.length)
-            case .tooBig: counters.drop(.oversize, row: packet.network)
-            case .failed: counters.drop(.sendError, row: packet.network)
+                if let remoteCounters, let remote = packet.remote {
+                    remoteCounters.add(.txPackets, remote: remote)
+                    remoteCounters.add(.txBytes, remote: remote, packet.length)
+                }
+            case .tooBig:
+                counters.drop(.oversize, row: packet.network)
+                countRemoteDrop(.oversize, packet.remote)
+            case .failed:
+                counters.drop(.sendError, row: packet.network)
+                countRemoteDrop(.sendError, packet.remote)
             }
         }
+    }
+
+    @inline(__always)
+    func countRemoteDrop(_ reason: DropReason, _ remote: RemoteIndex?) {
+        if let remoteCounters, let remote { remoteCounters.drop(reason, remote: remote) }
     }
 
     /// Validates and decapsulates every packet of `batch` (UDP payloads, sources filled in), learns
@@ -176,39 +193,47 @@ public struct Forwarder {
         for i in 0..<batch.count {
             let payload = batch.data(i)
             let length = batch.lengths[i]
+            let source = batch.sources[i].address
+            let sender = remoteCounters == nil ? nil : remotes.index(of: source)
             let vni: VNI
             switch VXLANHeader.decode(UnsafeRawBufferPointer(start: payload, count: min(length, batch.dataCapacity))) {
             case .success(let v): vni = v
             case .failure(.truncated):
                 counters.drop(.truncated, row: unattributed)
+                countRemoteDrop(.truncated, sender)
                 continue
             case .failure(.flagIClear):
                 counters.drop(.badFlags, row: unattributed)
+                countRemoteDrop(.badFlags, sender)
                 continue
             }
             guard let network = vniTable.lookup(vni) else {
                 counters.drop(.unknownVNI, row: unattributed)
+                countRemoteDrop(.unknownVNI, sender)
                 continue
             }
             let path = networks[network]
-            let source = batch.sources[i].address
             let frameLength = length - VXLANHeader.size
             guard path.allows(source) else {
                 counters.drop(.notAllowed, row: network)
+                countRemoteDrop(.notAllowed, sender)
                 continue
             }
             guard frameLength >= EthernetFrame.headerSize else {
                 counters.drop(.truncated, row: network)
+                countRemoteDrop(.truncated, sender)
                 continue
             }
             guard frameLength <= path.maxFrame, length <= batch.dataCapacity else {
                 counters.drop(.oversize, row: network)
+                countRemoteDrop(.oversize, sender)
                 continue
             }
             let frame = payload + VXLANHeader.size
             let mac = EthernetFrame.source(frame)
             guard !mac.isMulticast, !mac.isZero else {
                 counters.drop(.badInnerSource, row: network)
+                countRemoteDrop(.badInnerSource, sender)
                 continue
             }
             if path.learning {
@@ -217,6 +242,7 @@ public struct Forwarder {
                         if !hit.isStatic { path.fdb.touch(slot: hit.slot, now: now) }
                     } else if hit.isStatic {
                         counters.drop(.staticConflict, row: network)
+                        countRemoteDrop(.staticConflict, sender)
                         continue
                     } else {
                         queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)
@@ -227,8 +253,13 @@ public struct Forwarder {
             }
             counters.add(.tunnelRxPackets, row: network)
             counters.add(.tunnelRxBytes, row: network, length)
+            if let remoteCounters, let sender {
+                remoteCounters.add(.rxPackets, remote: sender)
+                remoteCounters.add(.rxBytes, remote: sender, length)
+            }
             out.append(
-                PacketRef(bytes: frame, length: frameLength, network: network, destination: batch.sources[i]))
+                PacketRef(
+                    bytes: frame, length: frameLength, network: network, destination: batch.sources[i], remote: sender))
         }
     }
 
@@ -240,6 +271,7 @@ public struct Forwarder {
             counters.add(.tapTxBytes, row: packet.network, packet.length)
         } else {
             counters.drop(.tapWriteError, row: packet.network)
+            countRemoteDrop(.tapWriteError, packet.remote)
         }
     }
 }

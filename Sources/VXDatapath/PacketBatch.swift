@@ -55,6 +55,9 @@ public struct PacketRef: BitwiseCopyable {
     public var network: Int
     /// The remote VTEP, for packets bound for the underlay.
     public var destination: Endpoint
+    /// The remote VTEP's table index when known (sent to it, or received from it), for per-remote
+    /// counting.
+    public var remote: RemoteIndex? = nil
 }
 
 /// The outcome of sending one packet, filled in by the underlay.

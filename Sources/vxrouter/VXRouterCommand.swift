@@ -10,7 +10,9 @@ struct VXRouterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vxrouter",
         abstract: "A userspace VXLAN (RFC 7348) router: TAP devices in, VXLAN over UDP out.",
-        subcommands: [Run.self, CheckConfig.self])
+        subcommands: [
+            Run.self, CheckConfig.self, Stats.self, FDB.self, Flood.self, Peers.self, Events.self,
+        ])
 }
 
 struct LogOptions: ParsableArguments {
@@ -67,6 +69,12 @@ struct Run: ParsableCommand {
     @Option(help: "Worker threads (default: one per core).")
     var workers: Int?
 
+    @Option(help: "Control endpoint: ADDRESS:PORT or unix:PATH (default 127.0.0.1:4790; with --config, overrides control.listen).")
+    var control: String?
+
+    @Flag(help: "Do not start the control endpoint.")
+    var noControl = false
+
     @OptionGroup var log: LogOptions
 
     func makeConfig() throws -> RouterConfig {
@@ -77,6 +85,7 @@ struct Run: ParsableCommand {
             }
             var loaded = try ConfigLoader.load(path: config)
             if let workers { loaded.workers = workers }
+            try applyControlFlags(&loaded.control)
             try loaded.validate()
             return loaded
         }
@@ -98,12 +107,23 @@ struct Run: ParsableCommand {
             prefix = parsed
         }
         guard (1...65535).contains(port) else { throw ValidationError("--port \(port) is out of range (1-65535)") }
-        let config = RouterConfig(
+        var config = RouterConfig(
             underlay: UnderlayConfig(local: localAddress, port: UInt16(port)),
             workers: workers,
             networks: [NetworkConfig(vni: vniValue, tap: tap, mtu: mtu, address: prefix, flood: flood)])
+        try applyControlFlags(&config.control)
         try config.validate()
         return config
+    }
+
+    func applyControlFlags(_ control: inout ControlConfig) throws {
+        if let text = self.control {
+            guard let address = ControlAddress(text) else {
+                throw ValidationError("--control \(text) is not ADDRESS:PORT, [IPV6]:PORT or unix:PATH")
+            }
+            control.listen = address
+        }
+        if noControl { control.enabled = false }
     }
 
     func run() throws {

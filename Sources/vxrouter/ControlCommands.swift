@@ -1,0 +1,352 @@
+// The commands that talk to a running router's control endpoint: aligned tables by default,
+// the API's JSON with --json, and a clear message when no router answers.
+import ArgumentParser
+import Foundation
+import VXControl
+import VXWire
+
+struct EndpointOptions: ParsableArguments {
+    @Option(help: "The router's control endpoint: ADDRESS:PORT, [IPV6]:PORT or unix:PATH.")
+    var endpoint: String = "127.0.0.1:4790"
+
+    @Option(help: "File holding the bearer token (needed for changes when the router has control.token_file).")
+    var tokenFile: String?
+
+    @Flag(help: "Print the API's JSON instead of a table.")
+    var json = false
+
+    func client() throws -> ControlClient {
+        guard let address = ControlAddress(endpoint) else {
+            throw ValidationError("--endpoint \(endpoint) is not ADDRESS:PORT, [IPV6]:PORT or unix:PATH")
+        }
+        var token: String?
+        if let tokenFile {
+            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                throw ValidationError("--token-file \(tokenFile): cannot read it")
+            }
+            token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return ControlClient(endpoint: address, token: token)
+    }
+
+    /// Sends one request; on success returns the parsed JSON (and prints it with --json).
+    /// Failures print the router's reason to stderr and exit 1.
+    @discardableResult
+    func call(_ method: String, _ path: String, body: [String: String]? = nil, printJSON: Bool = true) throws -> Any {
+        let client = try client()
+        var text: String?
+        if let body {
+            let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+            text = String(decoding: data, as: UTF8.self)
+        }
+        let response: ControlResponse
+        do {
+            response = try client.request(method, path, json: text)
+        } catch {
+            if error.unreachable {
+                printError("vxrouter: \(error.description) (is `vxrouter run` running with its control endpoint on? try --endpoint)")
+            } else {
+                printError("vxrouter: \(error.description)")
+            }
+            throw ExitCode(2)
+        }
+        let parsed = try? JSONSerialization.jsonObject(with: Data(response.body), options: [])
+        guard (200..<300).contains(response.status) else {
+            let message = ((parsed as? [String: Any])?["error"] as? [String: Any])?["message"] as? String ?? response.text
+            printError("vxrouter: \(method) \(path): \(response.status): \(message)")
+            throw ExitCode(1)
+        }
+        if json && printJSON { print(response.text, terminator: response.text.hasSuffix("\n") ? "" : "\n") }
+        return parsed ?? [:]
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Columns padded to their widest cell; numbers right-aligned.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    var widths = header.map(\.count)
+    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+    func line(_ cells: [String], numeric: Bool) -> String {
+        cells.enumerated().map { i, cell in
+            let pad = String(repeating: " ", count: widths[i] - cell.count)
+            let isNumber = numeric && !cell.isEmpty && cell.allSatisfy { $0.isNumber }
+            return isNumber ? pad + cell : (i == cells.count - 1 ? cell : cell + pad)
+        }.joined(separator: "  ")
+    }
+    print(line(header, numeric: false))
+    for row in rows { print(line(row, numeric: true)) }
+}
+
+func number(_ value: Any?) -> String {
+    switch value {
+    case let n as NSNumber: return n.stringValue
+    case let s as String: return s
+    default: return "-"
+    }
+}
+
+func int(_ value: Any?) -> UInt64 { (value as? NSNumber)?.uint64Value ?? 0 }
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a running router's counters.")
+    @OptionGroup var options: EndpointOptions
+
+    func run() throws {
+        let body = try options.call("GET", "/v1/stats") as? [String: Any] ?? [:]
+        if options.json { return }
+        let networks = body["networks"] as? [[String: Any]] ?? []
+        print("uptime \(number(body["uptime_seconds"]))s")
+        printTable(
+            ["VNI", "TAP", "TAP_RX", "TAP_TX", "TUNNEL_RX", "TUNNEL_TX", "FLOODED", "DROPS", "FDB", "FLOOD"],
+            networks.map { net in
+                let t = net["traffic"] as? [String: Any] ?? [:]
+                return [
+                    number(net["vni"]), number(net["tap"]), number(t["tap_rx_packets"]), number(t["tap_tx_packets"]),
+                    number(t["tunnel_rx_packets"]), number(t["tunnel_tx_packets"]), number(t["flooded_frames"]),
+                    number(t["drops_total"]), number(net["fdb_entries"]), number(net["flood_remotes"]),
+                ]
+            })
+        var drops: [[String]] = []
+        for net in networks {
+            let d = (net["traffic"] as? [String: Any])?["drops"] as? [String: Any] ?? [:]
+            for (reason, value) in d.sorted(by: { $0.key < $1.key }) where int(value) > 0 {
+                drops.append([number(net["vni"]), reason, number(value)])
+            }
+        }
+        let unattributed = (body["unattributed"] as? [String: Any])?["drops"] as? [String: Any] ?? [:]
+        for (reason, value) in unattributed.sorted(by: { $0.key < $1.key }) where int(value) > 0 {
+            drops.append(["-", reason, number(value)])
+        }
+        if !drops.isEmpty {
+            print("")
+            printTable(["VNI", "DROP_REASON", "PACKETS"], drops)
+        }
+        let workers = body["workers"] as? [[String: Any]] ?? []
+        print("")
+        printTable(
+            ["WORKER", "TAP_RX", "TUNNEL_TX", "TUNNEL_RX", "TAP_TX", "DROPS"],
+            workers.map { w in
+                let t = w["traffic"] as? [String: Any] ?? [:]
+                return [
+                    number(w["worker"]), number(t["tap_rx_packets"]), number(t["tunnel_tx_packets"]),
+                    number(t["tunnel_rx_packets"]), number(t["tap_tx_packets"]), number(t["drops_total"]),
+                ]
+            })
+    }
+}
+
+struct Peers: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the remote VTEPs a running router knows.")
+    @OptionGroup var options: EndpointOptions
+
+    func run() throws {
+        let body = try options.call("GET", "/v1/remotes") as? [String: Any] ?? [:]
+        if options.json { return }
+        let remotes = body["remotes"] as? [[String: Any]] ?? []
+        printTable(
+            ["REMOTE", "LAST_HEARD", "RX_PACKETS", "RX_BYTES", "TX_PACKETS", "TX_BYTES", "DROPS", "FDB", "FLOOD_VNIS"],
+            remotes.map { r in
+                let drops = (r["drops"] as? [String: Any] ?? [:]).values.reduce(UInt64(0)) { $0 + int($1) }
+                let heard = r["last_heard_seconds_ago"].map { "\(number($0))s ago" } ?? "never"
+                let vnis = (r["flood_vnis"] as? [Any] ?? []).map { number($0) }.joined(separator: ",")
+                return [
+                    number(r["address"]), heard, number(r["rx_packets"]), number(r["rx_bytes"]), number(r["tx_packets"]),
+                    number(r["tx_bytes"]), String(drops), number(r["fdb_entries"]), vnis.isEmpty ? "-" : vnis,
+                ]
+            })
+    }
+}
+
+/// Every VNI the router serves, for listings without --vni.
+func servedVNIs(_ options: EndpointOptions) throws -> [Int] {
+    let body = try options.call("GET", "/v1/networks", printJSON: false) as? [String: Any] ?? [:]
+    return (body["networks"] as? [[String: Any]] ?? []).compactMap { ($0["vni"] as? NSNumber)?.intValue }
+}
+
+struct FDB: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fdb", abstract: "List and change a running router's forwarding database.",
+        subcommands: [List.self, Add.self, Del.self, Flush.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List FDB entries (learned and static).")
+        @Option(help: "Only this VNI (default: every network).") var vni: Int?
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            let vnis = try vni.map { [$0] } ?? servedVNIs(options)
+            var rows: [[String]] = []
+            var bodies: [Any] = []
+            for vni in vnis {
+                let body = try options.call("GET", "/v1/networks/\(vni)/fdb", printJSON: false)
+                bodies.append(body)
+                for entry in (body as? [String: Any])?["entries"] as? [[String: Any]] ?? [] {
+                    let age = entry["age_seconds"].map { "\(number($0))s" } ?? "-"
+                    rows.append([String(vni), number(entry["mac"]), number(entry["type"]), number(entry["remote"]), age])
+                }
+            }
+            if options.json {
+                let data = try JSONSerialization.data(
+                    withJSONObject: vni == nil ? ["networks": bodies] : bodies[0], options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            printTable(["VNI", "MAC", "TYPE", "REMOTE", "AGE"], rows)
+        }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add (or replace) a static entry: MAC lives behind REMOTE.")
+        @Option(help: "The network.") var vni: Int
+        @Argument(help: "The station's MAC address, aa:bb:cc:dd:ee:ff.") var mac: String
+        @Argument(help: "The remote VTEP's underlay address.") var remote: String
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            try options.call("POST", "/v1/networks/\(vni)/fdb", body: ["mac": mac, "remote": remote])
+            if !options.json { print("vni \(vni): \(mac) → \(remote) (static)") }
+        }
+    }
+
+    struct Del: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "del", abstract: "Delete an entry (static or learned).")
+        @Option(help: "The network.") var vni: Int
+        @Argument(help: "The MAC address.") var mac: String
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            let path = "/v1/networks/\(vni)/fdb/\(mac.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? mac)"
+            try options.call("DELETE", path)
+            if !options.json { print("vni \(vni): \(mac) deleted") }
+        }
+    }
+
+    struct Flush: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove every learned entry (static ones stay).")
+        @Option(help: "The network (default: every network).") var vni: Int?
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            for vni in try vni.map({ [$0] }) ?? servedVNIs(options) {
+                let body = try options.call("POST", "/v1/networks/\(vni)/fdb/flush") as? [String: Any] ?? [:]
+                if !options.json { print("vni \(vni): \(number(body["removed"])) learned entries removed") }
+            }
+        }
+    }
+}
+
+struct Flood: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flood", abstract: "List and change a running router's flood lists (head-end replication).",
+        subcommands: [List.self, Add.self, Del.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List each network's flood list.")
+        @Option(help: "Only this VNI (default: every network).") var vni: Int?
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            var rows: [[String]] = []
+            var bodies: [Any] = []
+            for vni in try vni.map({ [$0] }) ?? servedVNIs(options) {
+                let body = try options.call("GET", "/v1/networks/\(vni)/flood", printJSON: false)
+                bodies.append(body)
+                for remote in (body as? [String: Any])?["remotes"] as? [String] ?? [] { rows.append([String(vni), remote]) }
+            }
+            if options.json {
+                let data = try JSONSerialization.data(
+                    withJSONObject: vni == nil ? ["networks": bodies] : bodies[0], options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            printTable(["VNI", "REMOTE"], rows)
+        }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a remote VTEP to a flood list.")
+        @Option(help: "The network.") var vni: Int
+        @Argument(help: "The remote VTEP's underlay address.") var remote: String
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            try options.call("POST", "/v1/networks/\(vni)/flood", body: ["remote": remote])
+            if !options.json { print("vni \(vni): \(remote) added to the flood list") }
+        }
+    }
+
+    struct Del: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "del", abstract: "Remove a remote VTEP from a flood list.")
+        @Option(help: "The network.") var vni: Int
+        @Argument(help: "The remote VTEP's underlay address.") var remote: String
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            try options.call("DELETE", "/v1/networks/\(vni)/flood/\(remote)")
+            if !options.json { print("vni \(vni): \(remote) removed from the flood list") }
+        }
+    }
+}
+
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Follow a running router's FDB events (learn, move, age_out, fdb_full) until interrupted.")
+    @Option(help: "Exit after this many events.") var count: Int?
+    @OptionGroup var options: EndpointOptions
+
+    func run() throws {
+        let client = try options.client()
+        var seen = 0
+        var pending: [UInt8] = []
+        var event = ""
+        var data = ""
+        do {
+            let head = try client.stream("GET", "/v1/events") { bytes in
+                pending += bytes
+                while let newline = pending.firstIndex(of: 0x0A) {
+                    let line = String(decoding: pending[..<newline], as: UTF8.self)
+                    pending.removeFirst(newline + 1)
+                    if line.isEmpty {
+                        if !data.isEmpty {
+                            show(event: event.isEmpty ? "message" : event, data: data)
+                            seen += 1
+                            if let count, seen >= count { return false }
+                        }
+                        event = ""
+                        data = ""
+                    } else if line.hasPrefix("event:") {
+                        event = String(line.dropFirst(6)).trimmingCharacters(in: .whitespaces)
+                    } else if line.hasPrefix("data:") {
+                        data += String(line.dropFirst(5)).trimmingCharacters(in: .whitespaces)
+                    }
+                }
+                return true
+            }
+            if head.status != 200 {
+                printError("vxrouter: GET /v1/events: \(head.status)")
+                throw ExitCode(1)
+            }
+        } catch let error as ControlClientError {
+            printError("vxrouter: \(error.description)")
+            throw ExitCode(2)
+        }
+    }
+
+    func show(event: String, data: String) {
+        // Followed live, often through a pipe: every event goes out at once.
+        defer { fflush(nil) }
+        if options.json {
+            print(data)
+            return
+        }
+        let fields = (try? JSONSerialization.jsonObject(with: Data(data.utf8))) as? [String: Any] ?? [:]
+        var text = "\(number(fields["time"]))  \(event)"
+        for key in ["vni", "mac", "remote", "from", "max_entries", "count"] where fields[key] != nil {
+            text += "  \(key)=\(number(fields[key]))"
+        }
+        print(text)
+    }
+}
