@@ -14,7 +14,7 @@ say() { printf '== %s\n' "$*"; }
 # 1. Lab prerequisites, installed only when missing (a warm machine downloads nothing).
 #    kmod gives the kernel a modprobe to auto-load vxlan/veth/tun/bridge modules.
 missing=()
-for package in iproute2 iputils-ping python3 procps kmod; do
+for package in iproute2 iputils-ping python3 procps kmod prometheus; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$package")
     fi
@@ -27,6 +27,17 @@ if ((${#missing[@]})); then
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
     fi
+fi
+# prometheus gives promtool, which checks /metrics; schemathesis fuzzes the control endpoint
+# against api/openapi.yaml (both used by the control endpoint's end-to-end tests).
+if [[ $(id -u) -eq 0 ]] && ! command -v schemathesis >/dev/null && command -v python3 >/dev/null; then
+    say "installing schemathesis (pip)"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    fi
+    pip=(python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore schemathesis)
+    # Debian's own python refuses system-wide installs (PEP 668) unless told this is intended.
+    "${pip[@]}" 2>/dev/null || "${pip[@]}" --break-system-packages || say "schemathesis not installed"
 fi
 if [[ $(id -u) -eq 0 ]] && command -v modprobe >/dev/null; then
     for module in tun veth vxlan bridge; do modprobe -q "$module" 2>/dev/null || true; done
