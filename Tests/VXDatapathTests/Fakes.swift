@@ -96,6 +96,7 @@ final class Harness {
     let networks: [Network]
     let remotes = RemoteTable(capacity: 1024)
     let counters: WorkerCounters
+    let remoteCounters = RemoteCounters(capacity: 1024)
     let ring: SPSCRing<LearnEvent>
     let taps: [FakeTap]
     let link = FakeLink()
@@ -115,7 +116,7 @@ final class Harness {
         ring = SPSCRing(capacity: ringCapacity)
         let forwarder = Forwarder(
             networks: networks, remotes: remotes, counters: counters, learnRing: ring, port: Self.port,
-            sourcePorts: SourcePortRange(Self.sourcePorts))
+            sourcePorts: SourcePortRange(Self.sourcePorts), remoteCounters: remoteCounters)
         taps = networks.map { _ in FakeTap() }
         worker = Worker(
             devices: taps, link: link, forwarder: forwarder, batchSize: batchSize,
