@@ -42,7 +42,14 @@ let package = Package(
         ),
         .testTarget(name: "VXWireTests", dependencies: ["VXWire"]),
         .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire"]),
-        .testTarget(name: "VXControlTests", dependencies: ["VXControl", "VXWire"]),
+        .testTarget(
+            name: "VXControlTests",
+            dependencies: [
+                "VXControl", "VXWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(name: "IntegrationTests", dependencies: ["VXWire"]),
     ]
 )
