@@ -40,6 +40,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Microbenchmarks (release mode): swift run -c release vxbench
+        .executableTarget(name: "vxbench", dependencies: ["VXDatapath", "VXWire"], path: "Tools/vxbench"),
         .testTarget(name: "VXWireTests", dependencies: ["VXWire"]),
         .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire"]),
         .testTarget(
