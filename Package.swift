@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // vxload's latency percentiles.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // The control endpoint's HTTP server (NIOHTTP1 only: no Hummingbird stack to build).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
@@ -42,6 +44,19 @@ let package = Package(
         ),
         // Microbenchmarks (release mode): swift run -c release vxbench
         .executableTarget(name: "vxbench", dependencies: ["VXDatapath", "VXWire"], path: "Tools/vxbench"),
+        // libpcap (apt: libpcap-dev), unwrapped, for every tool that reads or writes captures.
+        .systemLibrary(name: "CPcap", path: "Sources/CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        // The load generator: vxload run|send|sink (README "Load generator").
+        .executableTarget(
+            name: "vxload",
+            dependencies: [
+                "VXWire", "VXPlatform", "CVXLinux", "CPcap",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Tools/vxload",
+            exclude: ["compare-iperf3.sh"]
+        ),
         .testTarget(name: "VXWireTests", dependencies: ["VXWire"]),
         .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire"]),
         .testTarget(
@@ -53,5 +68,6 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         .testTarget(name: "IntegrationTests", dependencies: ["VXWire"]),
+        .testTarget(name: "VXLoadTests", dependencies: ["vxload", "VXWire"]),
     ]
 )

@@ -11,10 +11,11 @@ cd "$(dirname "$0")/.."
 
 say() { printf '== %s\n' "$*"; }
 
-# 1. Lab prerequisites, installed only when missing (a warm machine downloads nothing).
+# 1. Build and lab prerequisites, installed only when missing (a warm machine downloads nothing).
+#    libpcap-dev: the CPcap system library (vxload replays captures; capture writes them).
 #    kmod gives the kernel a modprobe to auto-load vxlan/veth/tun/bridge modules.
 missing=()
-for package in iproute2 iputils-ping python3 procps kmod prometheus; do
+for package in iproute2 iputils-ping python3 procps kmod prometheus libpcap-dev; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$package")
     fi
