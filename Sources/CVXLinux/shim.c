@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
@@ -34,6 +35,65 @@ int vx_recvmmsg(int fd, vx_mmsghdr *msgs, unsigned int count, int flags) {
 
 int vx_sendmmsg(int fd, vx_mmsghdr *msgs, unsigned int count, int flags) {
     return sendmmsg(fd, (struct mmsghdr *)msgs, count, flags);
+}
+
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
+const unsigned int vx_TUN_F_CSUM = TUN_F_CSUM;
+const unsigned int vx_TUN_F_TSO4 = TUN_F_TSO4;
+const unsigned int vx_TUN_F_TSO6 = TUN_F_TSO6;
+const unsigned int vx_TUN_F_TSO_ECN = TUN_F_TSO_ECN;
+const unsigned int vx_TUN_F_USO4 = TUN_F_USO4;
+const unsigned int vx_TUN_F_USO6 = TUN_F_USO6;
+const int vx_SOL_UDP = SOL_UDP;
+const int vx_UDP_SEGMENT = UDP_SEGMENT;
+const int vx_UDP_GRO = UDP_GRO;
+
+int vx_tap_set_vnet_header_size(int fd, int size) {
+    return ioctl(fd, TUNSETVNETHDRSZ, &size) < 0 ? -errno : 0;
+}
+
+int vx_tap_set_offload(int fd, unsigned int features) {
+    return ioctl(fd, TUNSETOFFLOAD, (unsigned long)features) < 0 ? -errno : 0;
+}
+
+unsigned int vx_udp_control_space(void) { return CMSG_SPACE(sizeof(int)); }
+
+void vx_set_udp_segment(struct msghdr *msg, void *buffer, uint16_t segment_size) {
+    if (segment_size == 0) {
+        msg->msg_control = NULL;
+        msg->msg_controllen = 0;
+        return;
+    }
+    memset(buffer, 0, CMSG_SPACE(sizeof(uint16_t)));
+    msg->msg_control = buffer;
+    msg->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+    struct cmsghdr *cm = CMSG_FIRSTHDR(msg);
+    cm->cmsg_level = SOL_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(cm), &segment_size, sizeof(segment_size));
+}
+
+int vx_udp_gro_size(const struct msghdr *msg) {
+    if (msg->msg_control == NULL || msg->msg_controllen < sizeof(struct cmsghdr)) return 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR((struct msghdr *)msg); cm != NULL;
+         cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
+        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            int size;
+            memcpy(&size, CMSG_DATA(cm), sizeof(size));
+            return size;
+        }
+    }
+    return 0;
 }
 
 static int copy_name(struct ifreq *ifr, const char *name) {
@@ -174,3 +234,7 @@ int vx_set_thread_name(const char *name) {
     short_name[15] = 0;
     return -pthread_setname_np(pthread_self(), short_name);
 }
+
+// VXWire.FramePiece is passed to writev/sendmsg as struct iovec: a pointer, then a size_t.
+_Static_assert(sizeof(struct iovec) == 16, "iovec size");
+_Static_assert(offsetof(struct iovec, iov_len) == 8, "iovec layout");

@@ -10,14 +10,19 @@ public struct RouterConfig: Sendable, Equatable {
     public var networks: [NetworkConfig]
     /// The stats and control endpoint.
     public var control: ControlConfig
+    /// TAP offloads (virtio headers, checksum/TSO/USO) with UDP GSO sends and UDP GRO receives;
+    /// false runs the plain datapath (one frame per read, raw-socket sends).
+    public var offloads: Bool
 
     public init(
-        underlay: UnderlayConfig, workers: Int? = nil, networks: [NetworkConfig], control: ControlConfig = ControlConfig()
+        underlay: UnderlayConfig, workers: Int? = nil, networks: [NetworkConfig], control: ControlConfig = ControlConfig(),
+        offloads: Bool = true
     ) {
         self.underlay = underlay
         self.workers = workers
         self.networks = networks
         self.control = control
+        self.offloads = offloads
     }
 }
 

@@ -109,9 +109,9 @@ public enum ConfigLoader {
 }
 
 enum ConfigKeys {
-    static let root = ["underlay", "workers", "networks", "control"]
+    static let root = ["underlay", "workers", "networks", "control", "offloads"]
     static let control = ["enabled", "listen", "token_file"]
-    static let underlay = ["local", "port", "source_ports", "mtu"]
+    static let underlay = ["local", "port", "source_ports", "mtu", "offloads"]
     static let network = [
         "vni", "tap", "mtu", "address", "learning", "ageing", "max_entries", "flood", "fdb", "allow_from",
     ]
@@ -310,7 +310,16 @@ struct ConfigReader {
                     + "got \(ConfigReader.describe(root))")
         }
         let top = try rootField.mapping(allowed: ConfigKeys.root)
-        let underlay = try underlayConfig(required(top, "underlay"))
+        let underlayField = try required(top, "underlay")
+        let underlay = try underlayConfig(underlayField)
+        // `offloads` may sit at the top level or under `underlay:`, but not both.
+        var offloads = true
+        let topOffloads = optional(top, "offloads")
+        let underlayOffloads = optional(try underlayField.mapping(allowed: ConfigKeys.underlay), "offloads")
+        if let topOffloads, underlayOffloads != nil {
+            throw topOffloads.error("give offloads either at the top level or under underlay, not both")
+        }
+        if let field = topOffloads ?? underlayOffloads { offloads = try field.bool() }
         let workers = try optional(top, "workers")?.autoOrInteger(in: ConfigLimits.workers)
         var networks: [NetworkConfig] = []
         for field in try elements(required(top, "networks"), expected: "networks") {
@@ -318,7 +327,7 @@ struct ConfigReader {
         }
         var control = ControlConfig()
         if let field = optional(top, "control") { control = try controlConfig(field) }
-        return RouterConfig(underlay: underlay, workers: workers, networks: networks, control: control)
+        return RouterConfig(underlay: underlay, workers: workers, networks: networks, control: control, offloads: offloads)
     }
 
     mutating func controlConfig(_ field: ConfigField) throws(ConfigError) -> ControlConfig {

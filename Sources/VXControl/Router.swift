@@ -26,6 +26,10 @@ public final class Router {
     let underlayMTU: Int
     private var taps: [TapInterface] = []
     private var links: [UDPLink] = []
+    /// The UDP send sockets every worker shares (offloads on and at least one port bound).
+    private var pool: UDPSendPool?
+    /// What the offloads came to, for the start-up log.
+    private var offloadSummary: Logger.Metadata = [:]
     private var loops: [WorkerLoop] = []
     private var rings: [SPSCRing<LearnEvent>] = []
     /// Per worker; written by that worker, read (summed) here.
@@ -134,8 +138,12 @@ public final class Router {
         let maxFrame = networks.map(\.maxFrame).max() ?? 1514
         // Before creating anything: a port held elsewhere must fail here, not join its group.
         try UDPLink.claimPort(local)
+        let offloads = config.offloads
         for net in settings {
-            taps.append(try TapInterface(name: net.tap, queueCount: workerCount))
+            taps.append(try TapInterface(name: net.tap, queueCount: workerCount, offloads: offloads))
+        }
+        if offloads {
+            pool = UDPSendPool(local: config.underlay.local, sourcePorts: config.underlay.sourcePorts)
         }
         for (tap, network) in zip(taps, networks) {
             try tap.setMTU(network.mtu)
@@ -151,16 +159,24 @@ public final class Router {
                 networks: networks, remotes: remotes, counters: wcounters, learnRing: ring,
                 port: config.underlay.port, sourcePorts: SourcePortRange(config.underlay.sourcePorts),
                 remoteCounters: wremotes)
-            let link = try UDPLink(local: local, batchSize: batchSize, sendCapacity: batchSize + forwarder.maxFanOut)
+            let link = try UDPLink(
+                local: local, batchSize: batchSize, sendCapacity: max(batchSize, 64) + forwarder.maxFanOut, pool: pool,
+                gro: offloads)
             links.append(link)
             let worker = Worker(
                 devices: taps.map { $0.queues[w] }, link: link, forwarder: forwarder, batchSize: batchSize,
-                maxFrame: maxFrame)
+                maxFrame: maxFrame, offloads: offloads)
             loops.append(try WorkerLoop(worker: worker, cpu: workerCount <= cpus ? w : nil))
             rings.append(ring)
             counters.append(wcounters)
             remoteCounters.append(wremotes)
         }
+        offloadSummary = [
+            "offloads": "\(offloads ? "on" : "off")",
+            "tap": "\(offloads ? taps.map { "\($0.name):\($0.offloads)" }.joined(separator: " ") : "plain")",
+            "udp_gso": "\(pool.map { $0.gsoSupported ? "on (\($0.count) source ports)" : "off (refused; \($0.count) source ports)" } ?? "off (raw socket)")",
+            "udp_gro": "\(links.first?.gro == true ? "on" : "off")",
+        ]
     }
 
     private func closeAll() {
@@ -168,6 +184,8 @@ public final class Router {
         server = nil
         for tap in taps { tap.close() }
         for link in links { link.close() }
+        pool?.close()
+        pool = nil
         taps.removeAll()
         links.removeAll()
         signals.fd.close()
@@ -193,8 +211,10 @@ public final class Router {
                 "workers": "\(loops.count)", "underlay_mtu": "\(underlayMTU)",
                 "control": "\(server.map { "\($0.address)" } ?? "off")",
             ])
+        logger.info("offloads", metadata: offloadSummary)
         var lastAgeing = monotonicSeconds()
         var reportedFailures = 0
+        var reportedGSOFallbacks = 0
         controlLoop: while true {
             waitReadable([signals.fd, controlQueue.wake.fd], timeoutMilliseconds: 5)
             for work in controlQueue.take() { work(self) }
@@ -217,6 +237,11 @@ public final class Router {
                     logger.error("a TAP queue failed and is no longer polled; was a TAP deleted under the router?")
                     reportedFailures = failures
                 }
+                let fallbacks = links.reduce(0) { $0 + $1.gsoFallbacks.load(ordering: .relaxed) }
+                if fallbacks > 0, reportedGSOFallbacks == 0 {
+                    logger.warning("UDP GSO send failed with EIO (no checksum offload on the underlay?); sending one datagram per packet on that socket")
+                }
+                reportedGSOFallbacks = fallbacks
             }
         }
         // Requests already queued are answered; later ones get 503 from the endpoint.

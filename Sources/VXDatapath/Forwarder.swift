@@ -96,17 +96,23 @@ public struct Forwarder {
     /// The most packets one frame can turn into; `encapsulate` needs this much room in `out`.
     public var maxFanOut: Int { floodCapacity }
 
-    /// Encapsulates frames `start...` of `batch`, read from network `network`'s TAP, into `out`.
-    /// Stops early when `out` could not take the next frame's copies; returns the index of the
-    /// first frame not handled (== batch.count when all were).
+    /// Encapsulates frames `start ..< end` (default: to the end) of `batch`, read from network
+    /// `network`'s TAP, into `out`. Stops early when `out` could not take the next frame's copies;
+    /// returns the index of the first frame not handled (== end when all were). A negative length
+    /// marks a slot to skip (already counted).
     public func encapsulate(
-        network: Int, batch: borrowing PacketBatch, from start: Int, into out: inout PacketList
+        network: Int, batch: borrowing PacketBatch, from start: Int, upTo end: Int? = nil, into out: inout PacketList
     ) -> Int {
         let path = networks[network]
+        let end = end ?? batch.count
         var i = start
-        while i < batch.count {
+        while i < end {
             let frame = batch.data(i)
             let length = batch.lengths[i]
+            if length < 0 {
+                i += 1
+                continue
+            }
             guard length >= EthernetFrame.headerSize else {
                 counters.add(.tapRxPackets, row: network)
                 counters.add(.tapRxBytes, row: network, max(length, 0))
@@ -187,80 +193,118 @@ public struct Forwarder {
         if let remoteCounters, let remote { remoteCounters.drop(reason, remote: remote) }
     }
 
-    /// Validates and decapsulates every packet of `batch` (UDP payloads, sources filled in), learns
-    /// source MACs, and lists the inner frames for their TAPs in `out` (room for `batch.count`).
-    public func decapsulate(batch: borrowing PacketBatch, now: UInt32, into out: inout PacketList) {
-        for i in 0..<batch.count {
+    /// Validates and decapsulates the packets of `batch` (UDP payloads, sources filled in) from
+    /// `start` on, learns source MACs, and lists the inner frames for their TAPs in `out`. A slot
+    /// the kernel coalesced (UDP GRO, `segmentSizes[i] > 0`) is taken apart into its datagrams
+    /// here, in place. Stops before a slot whose datagrams might not all fit `out`; returns the
+    /// index of the first slot not handled (== batch.count when all were).
+    @discardableResult
+    public func decapsulate(
+        batch: borrowing PacketBatch, from start: Int = 0, now: UInt32, into out: inout PacketList
+    ) -> Int {
+        var i = start
+        while i < batch.count {
             let payload = batch.data(i)
             let length = batch.lengths[i]
-            let source = batch.sources[i].address
-            let sender = remoteCounters == nil ? nil : remotes.index(of: source)
-            let vni: VNI
-            switch VXLANHeader.decode(UnsafeRawBufferPointer(start: payload, count: min(length, batch.dataCapacity))) {
-            case .success(let v): vni = v
-            case .failure(.truncated):
-                counters.drop(.truncated, row: unattributed)
-                countRemoteDrop(.truncated, sender)
-                continue
-            case .failure(.flagIClear):
-                counters.drop(.badFlags, row: unattributed)
-                countRemoteDrop(.badFlags, sender)
-                continue
+            let source = batch.sources[i]
+            let segment = batch.segmentSizes[i]
+            if segment <= 0 || segment >= length || length > batch.dataCapacity {
+                if out.remaining < 1 { return i }
+                decapsulateOne(payload, length: length, fits: length <= batch.dataCapacity, source: source, now: now, into: &out)
+            } else {
+                if out.remaining < (length + segment - 1) / segment { return i }
+                var offset = 0
+                while offset < length {
+                    let piece = min(segment, length - offset)
+                    decapsulateOne(payload + offset, length: piece, fits: true, source: source, now: now, into: &out)
+                    offset += segment
+                }
             }
-            guard let network = vniTable.lookup(vni) else {
-                counters.drop(.unknownVNI, row: unattributed)
-                countRemoteDrop(.unknownVNI, sender)
-                continue
-            }
-            let path = networks[network]
-            let frameLength = length - VXLANHeader.size
-            guard path.allows(source) else {
-                counters.drop(.notAllowed, row: network)
-                countRemoteDrop(.notAllowed, sender)
-                continue
-            }
-            guard frameLength >= EthernetFrame.headerSize else {
-                counters.drop(.truncated, row: network)
-                countRemoteDrop(.truncated, sender)
-                continue
-            }
-            guard frameLength <= path.maxFrame, length <= batch.dataCapacity else {
-                counters.drop(.oversize, row: network)
-                countRemoteDrop(.oversize, sender)
-                continue
-            }
-            let frame = payload + VXLANHeader.size
-            let mac = EthernetFrame.source(frame)
-            guard !mac.isMulticast, !mac.isZero else {
-                counters.drop(.badInnerSource, row: network)
-                countRemoteDrop(.badInnerSource, sender)
-                continue
-            }
-            if path.learning {
-                if let hit = path.fdb.lookup(mac) {
-                    if remotes[hit.remote] == source {
-                        if !hit.isStatic { path.fdb.touch(slot: hit.slot, now: now) }
-                    } else if hit.isStatic {
-                        counters.drop(.staticConflict, row: network)
-                        countRemoteDrop(.staticConflict, sender)
-                        continue
-                    } else {
-                        queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)
-                    }
+            i += 1
+        }
+        return i
+    }
+
+    @inline(__always)
+    func decapsulateOne(
+        _ payload: UnsafeMutableRawPointer, length: Int, fits: Bool, source endpoint: Endpoint, now: UInt32,
+        into out: inout PacketList
+    ) {
+        let source = endpoint.address
+        let sender = remoteCounters == nil ? nil : remotes.index(of: source)
+        let vni: VNI
+        // Only the first eight bytes are read, and a datagram that did not fit has more than that.
+        switch VXLANHeader.decode(UnsafeRawBufferPointer(start: payload, count: length)) {
+        case .success(let v): vni = v
+        case .failure(.truncated):
+            counters.drop(.truncated, row: unattributed)
+            countRemoteDrop(.truncated, sender)
+            return
+        case .failure(.flagIClear):
+            counters.drop(.badFlags, row: unattributed)
+            countRemoteDrop(.badFlags, sender)
+            return
+        }
+        guard let network = vniTable.lookup(vni) else {
+            counters.drop(.unknownVNI, row: unattributed)
+            countRemoteDrop(.unknownVNI, sender)
+            return
+        }
+        let path = networks[network]
+        let frameLength = length - VXLANHeader.size
+        guard path.allows(source) else {
+            counters.drop(.notAllowed, row: network)
+            countRemoteDrop(.notAllowed, sender)
+            return
+        }
+        guard frameLength >= EthernetFrame.headerSize else {
+            counters.drop(.truncated, row: network)
+            countRemoteDrop(.truncated, sender)
+            return
+        }
+        guard frameLength <= path.maxFrame, fits else {
+            counters.drop(.oversize, row: network)
+            countRemoteDrop(.oversize, sender)
+            return
+        }
+        let frame = payload + VXLANHeader.size
+        let mac = EthernetFrame.source(frame)
+        guard !mac.isMulticast, !mac.isZero else {
+            counters.drop(.badInnerSource, row: network)
+            countRemoteDrop(.badInnerSource, sender)
+            return
+        }
+        if path.learning {
+            if let hit = path.fdb.lookup(mac) {
+                if remotes[hit.remote] == source {
+                    if !hit.isStatic { path.fdb.touch(slot: hit.slot, now: now) }
+                } else if hit.isStatic {
+                    counters.drop(.staticConflict, row: network)
+                    countRemoteDrop(.staticConflict, sender)
+                    return
                 } else {
                     queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)
                 }
+            } else {
+                queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)
             }
-            counters.add(.tunnelRxPackets, row: network)
-            counters.add(.tunnelRxBytes, row: network, length)
-            if let remoteCounters, let sender {
-                remoteCounters.add(.rxPackets, remote: sender)
-                remoteCounters.add(.rxBytes, remote: sender, length)
-            }
-            out.append(
-                PacketRef(
-                    bytes: frame, length: frameLength, network: network, destination: batch.sources[i], remote: sender))
         }
+        counters.add(.tunnelRxPackets, row: network)
+        counters.add(.tunnelRxBytes, row: network, length)
+        if let remoteCounters, let sender {
+            remoteCounters.add(.rxPackets, remote: sender)
+            remoteCounters.add(.rxBytes, remote: sender, length)
+        }
+        out.append(PacketRef(bytes: frame, length: frameLength, network: network, destination: endpoint, remote: sender))
+    }
+
+    /// Counts a frame read from network `network`'s TAP that never became a packet (a super-frame
+    /// the segmenter refused, a checksum it could not complete).
+    @inline(__always)
+    public func dropDeviceFrame(_ reason: DropReason, network: Int, length: Int) {
+        counters.add(.tapRxPackets, row: network)
+        counters.add(.tapRxBytes, row: network, max(length, 0))
+        counters.drop(reason, row: network)
     }
 
     /// Counts a frame written to (or refused by) a TAP.

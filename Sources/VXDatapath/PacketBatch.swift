@@ -19,6 +19,9 @@ public struct PacketBatch: ~Copyable {
     public let lengths: UnsafeMutablePointer<Int>
     /// Per slot: where an underlay packet came from (unused for TAP reads).
     public let sources: UnsafeMutablePointer<Endpoint>
+    /// Per slot: for a datagram the kernel coalesced (UDP GRO), the size of each datagram in it
+    /// (the last may be shorter); 0 for a single datagram. Unused for TAP reads.
+    public let segmentSizes: UnsafeMutablePointer<Int>
 
     public init(capacity: Int, dataCapacity: Int, headroom: Int = 64) {
         precondition(capacity > 0 && dataCapacity > 0 && headroom >= UDPHeader.size + VXLANHeader.size)
@@ -32,12 +35,15 @@ public struct PacketBatch: ~Copyable {
         lengths.initialize(repeating: 0, count: capacity)
         sources = .allocate(capacity: capacity)
         sources.initialize(repeating: Endpoint(address: IPAddress(v4: 0), port: 0), count: capacity)
+        segmentSizes = .allocate(capacity: capacity)
+        segmentSizes.initialize(repeating: 0, count: capacity)
     }
 
     deinit {
         storage.deallocate()
         lengths.deallocate()
         sources.deallocate()
+        segmentSizes.deallocate()
     }
 
     /// The start of slot `index`'s data (after its headroom).

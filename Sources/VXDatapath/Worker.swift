@@ -3,48 +3,87 @@ import VXWire
 /// A TAP queue as a worker sees it. Batch-shaped from the start (wireguard-go's `tun.Device`).
 public protocol FrameDevice {
     /// Reads waiting frames into `batch` (each at `batch.data(i)`, behind the headroom), sets
-    /// `batch.count`, and returns it; 0 when nothing is waiting.
+    /// `batch.count`, and returns it; 0 when nothing is waiting. A device with virtio headers puts
+    /// each frame's header in the `VirtioNetHeader.size` bytes just before `batch.data(i)` (in the
+    /// headroom) and reads frames of up to `batch.dataCapacity` bytes.
     mutating func read(into batch: inout PacketBatch) -> Int
-    /// Writes one frame; false when the kernel refused it.
+    /// Writes one frame; false when the kernel refused it. Only for devices without virtio headers.
     mutating func write(_ frame: UnsafeRawPointer, length: Int) -> Bool
+    /// Writes one frame gathered from `pieces`, the first being its virtio header; false when the
+    /// kernel refused it. Only for devices with virtio headers.
+    mutating func write(pieces: UnsafeBufferPointer<FramePiece>) -> Bool
 }
 
 /// The UDP side as a worker sees it.
 public protocol Underlay {
     /// Receives waiting datagrams (the UDP payload at `batch.data(i)`, the sender in
-    /// `batch.sources[i]`); a datagram larger than `batch.dataCapacity` is reported with length
-    /// `dataCapacity + 1`. Sets and returns `batch.count`; 0 when nothing is waiting.
+    /// `batch.sources[i]`, and, for several datagrams the kernel coalesced into one slot, their
+    /// size in `batch.segmentSizes[i]`, else 0); a datagram larger than `batch.dataCapacity` is
+    /// reported with length `dataCapacity + 1`. Sets and returns `batch.count`; 0 when nothing
+    /// is waiting.
     mutating func receive(into batch: inout PacketBatch) -> Int
     /// Sends every packet of `packets` (UDP header + payload, to its destination) and sets each
-    /// packet's status.
+    /// packet's status. Consecutive packets to one destination may leave as one GSO send.
     mutating func send(_ packets: inout PacketList)
 }
 
 /// One worker: the devices and socket it owns outright, its buffers, its forwarder. Driven by a
 /// platform loop (which waits for readiness) or directly by tests with fakes. Owned by one thread.
+///
+/// With offloads (the devices carry virtio headers):
+///  1. a TAP read returns frames of up to 64 KB; a GSO super-frame is cut into MSS-sized frames
+///     in `segments`, a frame with a partial checksum gets it completed in place, and everything
+///     is encapsulated as usual (the underlay turns runs of equal-sized packets into UDP GSO sends);
+///  2. a receive may return coalesced datagrams (UDP GRO), taken apart by the forwarder; the
+///     decapsulated frames go through the TCP coalescer and reach the TAP as super-frames.
 public final class Worker<Device: FrameDevice, Link: Underlay> {
     public private(set) var devices: [Device]
     public private(set) var link: Link
     public let forwarder: Forwarder
+    /// Frames carry virtio headers both ways.
+    public let offloads: Bool
     private var deviceBatch: PacketBatch
     private var linkBatch: PacketBatch
+    /// With offloads: the segments of one super-frame, then encapsulated in place.
+    private var segments: PacketBatch
     private var outbound: PacketList
     private var deliveries: PacketList
+    private var coalescer = TCPCoalescer()
+
+    /// The largest frame an offloading TAP hands over: a 64 KB IP packet behind Ethernet and a tag.
+    public static var maxSuperFrame: Int { 65535 + EthernetFrame.headerSize + 4 }
+    /// The largest UDP payload: what a GRO receive may coalesce into one slot.
+    public static var maxDatagram: Int { 65535 }
 
     /// - Parameters:
     ///   - devices: one per network, in network index order.
     ///   - batchSize: packets per read or receive call.
     ///   - maxFrame: the largest inner frame any network carries.
-    public init(devices: [Device], link: Link, forwarder: Forwarder, batchSize: Int = 64, maxFrame: Int) {
+    ///   - offloads: the devices read and write virtio headers (and may return super-frames), and
+    ///     the underlay may return coalesced datagrams; buffers are sized for 64 KB.
+    public init(
+        devices: [Device], link: Link, forwarder: Forwarder, batchSize: Int = 64, maxFrame: Int,
+        offloads: Bool = false
+    ) {
         self.devices = devices
         self.link = link
         self.forwarder = forwarder
-        deviceBatch = PacketBatch(capacity: batchSize, dataCapacity: maxFrame)
-        // A datagram carries the VXLAN header before the frame; one byte more than that shows
-        // an oversize datagram instead of silently truncating it.
-        linkBatch = PacketBatch(capacity: batchSize, dataCapacity: maxFrame + VXLANHeader.size)
-        outbound = PacketList(capacity: batchSize + forwarder.maxFanOut)
-        deliveries = PacketList(capacity: batchSize)
+        self.offloads = offloads
+        if offloads {
+            deviceBatch = PacketBatch(capacity: batchSize, dataCapacity: Self.maxSuperFrame)
+            linkBatch = PacketBatch(capacity: batchSize, dataCapacity: Self.maxDatagram)
+            segments = PacketBatch(capacity: TCPCoalescer.maxSegments, dataCapacity: maxFrame)
+            // A coalesced datagram holds at most 64 KB / (8 + 14) frames worth decapsulating.
+            deliveries = PacketList(capacity: max(batchSize, Self.maxDatagram / (VXLANHeader.size + 14) + 1))
+        } else {
+            deviceBatch = PacketBatch(capacity: batchSize, dataCapacity: maxFrame)
+            // A datagram carries the VXLAN header before the frame; one byte more than that shows
+            // an oversize datagram instead of silently truncating it.
+            linkBatch = PacketBatch(capacity: batchSize, dataCapacity: maxFrame + VXLANHeader.size)
+            segments = PacketBatch(capacity: 1, dataCapacity: 1)
+            deliveries = PacketList(capacity: batchSize)
+        }
+        outbound = PacketList(capacity: max(batchSize, TCPCoalescer.maxSegments) + forwarder.maxFanOut)
     }
 
     deinit { forwarder.deallocate() }
@@ -55,12 +94,67 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     public func serviceDevice(_ network: Int) -> Int {
         let read = devices[network].read(into: &deviceBatch)
         if read == 0 { return 0 }
-        var next = 0
-        while next < deviceBatch.count {
-            next = forwarder.encapsulate(network: network, batch: deviceBatch, from: next, into: &outbound)
+        if offloads {
+            serviceOffloadBatch(network)
+        } else {
+            encapsulate(network, from: 0, upTo: deviceBatch.count, of: &deviceBatch)
+        }
+        flushOutbound()
+        return read
+    }
+
+    /// Encapsulates frames `start ..< end` of `batch` into `outbound`, sending whenever it fills.
+    @inline(__always)
+    private func encapsulate(_ network: Int, from start: Int, upTo end: Int, of batch: inout PacketBatch) {
+        var next = start
+        while next < end {
+            next = forwarder.encapsulate(network: network, batch: batch, from: next, upTo: end, into: &outbound)
+            if next < end { flushOutbound() }
+        }
+    }
+
+    private func serviceOffloadBatch(_ network: Int) {
+        var runStart = 0
+        for i in 0..<deviceBatch.count {
+            let frame = deviceBatch.data(i)
+            let length = deviceBatch.lengths[i]
+            let header = VirtioNetHeader(decoding: frame - VirtioNetHeader.size)
+            if header.gsoKind == VirtioNetHeader.gsoNone {
+                if header.needsChecksum,
+                    !Offload.completeChecksum(
+                        frame: frame, length: length, start: Int(header.checksumStart),
+                        offset: Int(header.checksumOffset))
+                {
+                    forwarder.dropDeviceFrame(.truncated, network: network, length: length)
+                    deviceBatch.lengths[i] = -1
+                }
+                continue
+            }
+            // A super-frame: what came before it leaves first, then its segments, in order.
+            encapsulate(network, from: runStart, upTo: i, of: &deviceBatch)
+            runStart = i + 1
+            guard var segmenter = GSOSegmenter(header: header, frame: frame, length: length) else {
+                forwarder.dropDeviceFrame(.truncated, network: network, length: length)
+                continue
+            }
+            guard segmenter.maxSegmentLength <= segments.dataCapacity else {
+                forwarder.dropDeviceFrame(.oversize, network: network, length: length)
+                continue
+            }
+            while !segmenter.isFinished {
+                // The segments buffer is reused: what points into it must be sent first.
+                flushOutbound()
+                var n = 0
+                while n < segments.capacity, !segmenter.isFinished {
+                    segments.lengths[n] = segmenter.next(into: segments.data(n))
+                    n += 1
+                }
+                segments.count = n
+                encapsulate(network, from: 0, upTo: n, of: &segments)
+            }
             flushOutbound()
         }
-        return read
+        encapsulate(network, from: runStart, upTo: deviceBatch.count, of: &deviceBatch)
     }
 
     private func flushOutbound() {
@@ -76,13 +170,39 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     public func serviceUnderlay(now: UInt32) -> Int {
         let received = link.receive(into: &linkBatch)
         if received == 0 { return 0 }
-        forwarder.decapsulate(batch: linkBatch, now: now, into: &deliveries)
+        var next = 0
+        while next < linkBatch.count {
+            next = forwarder.decapsulate(batch: linkBatch, from: next, now: now, into: &deliveries)
+            if offloads {
+                deliverCoalesced()
+            } else {
+                for k in 0..<deliveries.count {
+                    let packet = deliveries[k]
+                    let written = devices[packet.network].write(packet.bytes, length: packet.length)
+                    forwarder.accountDelivered(packet, written: written)
+                }
+            }
+            deliveries.removeAll()
+        }
+        return received
+    }
+
+    private func deliverCoalesced() {
         for k in 0..<deliveries.count {
             let packet = deliveries[k]
-            let written = devices[packet.network].write(packet.bytes, length: packet.length)
-            forwarder.accountDelivered(packet, written: written)
+            coalescer.add(index: k, tag: packet.network, frame: packet.bytes, length: packet.length) { group in
+                writeGroup(group)
+            }
         }
-        deliveries.removeAll()
-        return received
+        coalescer.flush { group in writeGroup(group) }
+    }
+
+    @inline(__always)
+    private func writeGroup(_ group: TCPCoalescer.Group) {
+        let network = deliveries[group.first].network
+        let written = devices[network].write(pieces: group.pieces)
+        for k in group.first..<(group.first + group.count) {
+            forwarder.accountDelivered(deliveries[k], written: written)
+        }
     }
 }

@@ -8,23 +8,46 @@ import VXWire
 /// One queue of a TAP, owned by one worker.
 public struct TapQueue: FrameDevice {
     public let fd: FileDescriptor
+    /// Frames carry a virtio_net_hdr (IFF_VNET_HDR, 12 bytes) both ways.
+    public let virtioHeaders: Bool
+
+    public init(fd: FileDescriptor, virtioHeaders: Bool) {
+        self.fd = fd
+        self.virtioHeaders = virtioHeaders
+    }
 
     /// A TAP has no batch read: read() returns one frame, so a batch is reads until the queue is
-    /// empty or the batch full.
+    /// empty or the batch full. With virtio headers the header lands in the headroom just before
+    /// the frame.
     @inline(__always)
     public mutating func read(into batch: inout PacketBatch) -> Int {
+        let skip = virtioHeaders ? VirtioNetHeader.size : 0
         var n = 0
         while n < batch.capacity {
-            let r = Glibc.read(fd.rawValue, batch.data(n), batch.dataCapacity)
+            let r = Glibc.read(fd.rawValue, batch.data(n) - skip, batch.dataCapacity + skip)
             if r < 0 {
                 if errno == EINTR { continue }
                 break  // EAGAIN: empty. Anything else shows up as POLLERR to the worker loop.
             }
-            batch.lengths[n] = r
+            if r < skip { continue }
+            batch.lengths[n] = r - skip
             n += 1
         }
         batch.count = n
         return n
+    }
+
+    @inline(__always)
+    public mutating func write(pieces: UnsafeBufferPointer<FramePiece>) -> Bool {
+        var total = 0
+        for piece in pieces { total += piece.length }
+        let vectors = UnsafeRawPointer(pieces.baseAddress!).assumingMemoryBound(to: iovec.self)
+        while true {
+            let r = Glibc.writev(fd.rawValue, vectors, Int32(pieces.count))
+            if r == total { return true }
+            if r < 0, errno == EINTR { continue }
+            return false
+        }
     }
 
     @inline(__always)
@@ -44,15 +67,27 @@ public final class TapInterface {
     public let name: String
     public let createdHere: Bool
     public private(set) var queues: [TapQueue] = []
+    /// The offloads the kernel accepted (empty without virtio headers).
+    public private(set) var offloads: TapOffloads = []
 
-    /// Opens `queueCount` queues of TAP `name`, creating the interface if it does not exist.
-    public init(name: String, queueCount: Int) throws(SystemError) {
+    /// Opens `queueCount` queues of TAP `name`, creating the interface if it does not exist. With
+    /// `offloads`, the queues carry virtio headers and the kernel is asked for checksum, TSO and
+    /// USO offloads, feature by feature (`offloads` says which it took).
+    public init(name: String, queueCount: Int, offloads wantOffloads: Bool = false) throws(SystemError) {
         self.name = name
         createdHere = if_nametoindex(name) == 0
         do {
             for _ in 0..<queueCount {
-                let fd = try shimCall("TUNSETIFF", context: "open TAP \(name)") { vx_tap_open_queue(name, 0) }
-                queues.append(TapQueue(fd: FileDescriptor(rawValue: fd)))
+                let fd = try shimCall("TUNSETIFF", context: "open TAP \(name)") {
+                    vx_tap_open_queue(name, wantOffloads ? 1 : 0)
+                }
+                queues.append(TapQueue(fd: FileDescriptor(rawValue: fd), virtioHeaders: wantOffloads))
+            }
+            if wantOffloads, let first = queues.first {
+                _ = try shimCall("TUNSETVNETHDRSZ", context: "set virtio header size on \(name)") {
+                    vx_tap_set_vnet_header_size(first.fd.rawValue, Int32(VirtioNetHeader.size))
+                }
+                offloads = Self.negotiate(first.fd)
             }
         } catch {
             close()
@@ -63,6 +98,20 @@ public final class TapInterface {
             }
             throw error
         }
+    }
+
+    /// Asks for the most it can get: CSUM + TSO4/6 + USO4/6, then without USO, then without
+    /// TSO6 or TSO4, then CSUM alone; whatever the kernel takes first wins (EINVAL: not offered).
+    static func negotiate(_ fd: FileDescriptor) -> TapOffloads {
+        let candidates: [TapOffloads] = [
+            [.checksum, .tso4, .tso6, .uso4, .uso6], [.checksum, .tso4, .tso6], [.checksum, .tso4],
+            [.checksum, .tso6], [.checksum],
+        ]
+        for candidate in candidates where vx_tap_set_offload(fd.rawValue, candidate.kernelFlags) == 0 {
+            return candidate
+        }
+        _ = vx_tap_set_offload(fd.rawValue, 0)
+        return []
     }
 
     public func setMTU(_ mtu: Int) throws(SystemError) {
@@ -101,6 +150,34 @@ public final class TapInterface {
     public func close() {
         for queue in queues { queue.fd.close() }
         queues.removeAll()
+    }
+}
+
+/// TUNSETOFFLOAD features: what the kernel may hand us unfinished, and so what we finish.
+public struct TapOffloads: OptionSet, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let checksum = TapOffloads(rawValue: 1 << 0)
+    public static let tso4 = TapOffloads(rawValue: 1 << 1)
+    public static let tso6 = TapOffloads(rawValue: 1 << 2)
+    public static let uso4 = TapOffloads(rawValue: 1 << 3)
+    public static let uso6 = TapOffloads(rawValue: 1 << 4)
+
+    var kernelFlags: UInt32 {
+        var flags: UInt32 = 0
+        if contains(.checksum) { flags |= vx_TUN_F_CSUM }
+        if contains(.tso4) { flags |= vx_TUN_F_TSO4 }
+        if contains(.tso6) { flags |= vx_TUN_F_TSO6 }
+        if contains(.uso4) { flags |= vx_TUN_F_USO4 }
+        if contains(.uso6) { flags |= vx_TUN_F_USO6 }
+        return flags
+    }
+
+    public var description: String {
+        let names: [(TapOffloads, String)] = [(.checksum, "csum"), (.tso4, "tso4"), (.tso6, "tso6"), (.uso4, "uso4"), (.uso6, "uso6")]
+        let on = names.filter { contains($0.0) }.map(\.1)
+        return on.isEmpty ? "none" : on.joined(separator: ",")
     }
 }
 

@@ -10,10 +10,111 @@
 // (IPV6_CHECKSUM), because receivers drop zero-checksum UDP over IPv6 by default. DF is set and
 // the path MTU cache ignored (IP_PMTUDISC_PROBE): an encapsulated packet is never fragmented, and
 // one that does not fit is refused with EMSGSIZE and counted as oversize.
+//
+// With offloads (UDPSendPool, UDP GRO):
+// - Send goes through a pool of ordinary UDP sockets, shared by every worker, each bound to the
+//   local address and its own source port from `source_ports`. The flow hash the forwarder wrote
+//   into the UDP header's source port picks the pool socket (so one flow keeps one port and ECMP
+//   still sees up to 64 ports); the kernel writes the UDP header itself, so the packet leaves from
+//   the byte after it. Runs of consecutive packets to one destination through one socket, all of
+//   one size but the last, leave as one UDP GSO send (UDP_SEGMENT, up to 64 segments). The UDP
+//   checksum is kept over IPv4 too (the kernel refuses GSO with SO_NO_CHECK; veth and NICs
+//   compute it for free), filled in by the kernel over IPv6. A socket whose GSO send fails with
+//   EIO (no checksum offload on the way out) falls back to one datagram per packet.
+// - Receive asks for UDP_GRO: one slot may hold many datagrams of one flow, all `gso_size` long
+//   but the last, with the size in a control message.
 import CVXLinux
 import Glibc
+import Synchronization
 import VXDatapath
 import VXWire
+
+/// Send sockets shared by every worker (UDP sendmsg without MSG_MORE takes no socket lock, so
+/// workers do not contend). They never read: a drop-all filter keeps anything sent to their ports
+/// from queueing.
+public final class UDPSendPool: @unchecked Sendable {
+    public let sockets: [FileDescriptor]
+    public let ports: [UInt16]
+    /// Whether the kernel took UDP_SEGMENT on these sockets.
+    public let gsoSupported: Bool
+    let fds: UnsafeMutablePointer<Int32>
+    let lowerBound: UInt16
+    let span: UInt32
+
+    /// Opens up to `size` sockets on ports spread evenly over `sourcePorts`, skipping ports that
+    /// fail to bind (held by someone else). Nil when none binds.
+    public init?(local: IPAddress, sourcePorts: ClosedRange<UInt16>, size: Int = 64) {
+        let span = UInt32(sourcePorts.upperBound) - UInt32(sourcePorts.lowerBound) + 1
+        let wanted = min(size, Int(span))
+        var sockets: [FileDescriptor] = []
+        var ports: [UInt16] = []
+        for k in 0..<wanted {
+            let port = UInt16(UInt32(sourcePorts.lowerBound) + UInt32(k) * span / UInt32(wanted))
+            if let fd = try? Self.openSocket(local: Endpoint(address: local, port: port)) {
+                sockets.append(fd)
+                ports.append(port)
+            }
+        }
+        guard let first = sockets.first else { return nil }
+        self.sockets = sockets
+        self.ports = ports
+        lowerBound = sourcePorts.lowerBound
+        self.span = span
+        fds = .allocate(capacity: sockets.count)
+        for (i, fd) in sockets.enumerated() { fds[i] = fd.rawValue }
+        var size: Int32 = 1400
+        gsoSupported = setsockopt(first.rawValue, vx_SOL_UDP, vx_UDP_SEGMENT, &size, 4) == 0
+        if gsoSupported {
+            size = 0
+            for fd in sockets { _ = setsockopt(fd.rawValue, vx_SOL_UDP, vx_UDP_SEGMENT, &size, 4) }
+        }
+    }
+
+    deinit { fds.deallocate() }
+
+    public var count: Int { sockets.count }
+
+    public func close() { for fd in sockets { fd.close() } }
+
+    /// The pool socket for a flow's hashed source port: the same port always gives the same socket.
+    @inline(__always)
+    func slot(forPort port: UInt16) -> Int {
+        Int((UInt32(port &- lowerBound) % span) * UInt32(sockets.count) / span)
+    }
+
+    static func openSocket(local: Endpoint) throws(SystemError) -> FileDescriptor {
+        let v4 = local.address.isV4
+        let context = "open UDP send socket on \(local)"
+        let fd = try syscall("socket", context: context) {
+            socket(v4 ? AF_INET : AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }!
+        do {
+            _ = try shimCall("SO_ATTACH_FILTER", context: context) { vx_attach_drop_all_filter(fd) }
+            if v4 {
+                try UDPLink.setOption(fd, Int32(IPPROTO_IP), vx_IP_MTU_DISCOVER, vx_IP_PMTUDISC_PROBE, "IP_MTU_DISCOVER", context)
+            } else {
+                try UDPLink.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY", context)
+                try UDPLink.setOption(
+                    fd, Int32(IPPROTO_IPV6), vx_IPV6_MTU_DISCOVER, vx_IPV6_PMTUDISC_PROBE, "IPV6_MTU_DISCOVER", context)
+            }
+            if (try? UDPLink.setOption(fd, SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20, "SO_SNDBUFFORCE", context)) == nil {
+                try? UDPLink.setOption(fd, SOL_SOCKET, SO_SNDBUF, 4 << 20, "SO_SNDBUF", context)
+            }
+            try? UDPLink.setOption(fd, SOL_SOCKET, SO_RCVBUF, 4096, "SO_RCVBUF", context)
+            var storage = sockaddr_storage()
+            let length = local.write(to: &storage)
+            _ = try syscall("bind", context: context) {
+                withUnsafePointer(to: &storage) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+                }
+            }
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+}
 
 public final class UDPLink: Underlay {
     public let receiveFD: FileDescriptor
@@ -27,20 +128,54 @@ public final class UDPLink: Underlay {
     private let sendVectors: UnsafeMutablePointer<iovec>
     private let sendNames: UnsafeMutablePointer<sockaddr_storage>
     private let sendCapacity: Int
+    // The offloaded paths (see the top of the file).
+    private let pool: UDPSendPool?
+    /// Per pool socket: GSO sends allowed (cleared after EIO). Owned by this worker.
+    private let gsoAllowed: UnsafeMutablePointer<Bool>
+    private let receiveControl: UnsafeMutableRawPointer
+    private let sendControl: UnsafeMutableRawPointer
+    private let controlSpace: Int
+    private let messageFirst: UnsafeMutablePointer<Int>
+    private let messageCount: UnsafeMutablePointer<Int>
+    private let messageSlot: UnsafeMutablePointer<Int>
+    /// Receives ask for UDP_GRO.
+    public let gro: Bool
+    /// Pool sockets this worker stopped using GSO on (EIO); read by the control thread to log.
+    public let gsoFallbacks = Atomic<Int>(0)
+    static let maxSegments = 64
+    /// A GSO send's payload stays under 64 KB with room for the IP and UDP headers.
+    static let maxGSOBytes = 65535 - 40 - 8
 
-    /// Opens this worker's pair of sockets. `batchSize` bounds a receive, `sendCapacity` a send list.
-    public init(local: Endpoint, batchSize: Int, sendCapacity: Int) throws(SystemError) {
+    /// Opens this worker's receive socket (and, without a pool, its raw send socket). `batchSize`
+    /// bounds a receive, `sendCapacity` a send list. With `pool`, sends go through the pool's UDP
+    /// sockets (GSO when it is supported); with `gro`, the receive socket asks for UDP_GRO (and
+    /// `gro` says whether the kernel took it).
+    public init(
+        local: Endpoint, batchSize: Int, sendCapacity: Int, pool: UDPSendPool? = nil, gro wantGRO: Bool = false
+    ) throws(SystemError) {
         family = local.address.family
         capacity = batchSize
         self.sendCapacity = sendCapacity
+        self.pool = pool
         let receive = try Self.openReceiveSocket(local: local)
         let send: FileDescriptor
         do {
-            send = try Self.openSendSocket(local: local.address)
+            // A pool does the sending; the raw socket stays as the fallback when none could open.
+            send = pool == nil ? try Self.openSendSocket(local: local.address) : FileDescriptor(rawValue: -1)
         } catch {
             receive.close()
             throw error
         }
+        var one: Int32 = 1
+        gro = wantGRO && setsockopt(receive.rawValue, vx_SOL_UDP, vx_UDP_GRO, &one, 4) == 0
+        gsoAllowed = .allocate(capacity: max(pool?.count ?? 0, 1))
+        gsoAllowed.initialize(repeating: pool?.gsoSupported ?? false, count: max(pool?.count ?? 0, 1))
+        controlSpace = Int(vx_udp_control_space())
+        receiveControl = .allocate(byteCount: controlSpace * batchSize, alignment: 8)
+        sendControl = .allocate(byteCount: controlSpace * sendCapacity, alignment: 8)
+        messageFirst = .allocate(capacity: sendCapacity)
+        messageCount = .allocate(capacity: sendCapacity)
+        messageSlot = .allocate(capacity: sendCapacity)
         receiveFD = receive
         sendFD = send
         receiveHeaders = .allocate(capacity: batchSize)
@@ -70,11 +205,25 @@ public final class UDPLink: Underlay {
         sendHeaders.deallocate()
         sendVectors.deallocate()
         sendNames.deallocate()
+        gsoAllowed.deallocate()
+        receiveControl.deallocate()
+        sendControl.deallocate()
+        messageFirst.deallocate()
+        messageCount.deallocate()
+        messageSlot.deallocate()
     }
 
+    /// Closes this worker's sockets (not the shared pool: its owner closes that).
     public func close() {
         receiveFD.close()
-        sendFD.close()
+        if sendFD.rawValue >= 0 { sendFD.close() }
+    }
+
+    /// Whether sends go through UDP GSO (on at least one pool socket).
+    public var gsoActive: Bool {
+        guard let pool else { return false }
+        for i in 0..<pool.count where gsoAllowed[i] { return true }
+        return false
     }
 
     /// Fails with EADDRINUSE when any socket already holds `local`. The workers' sockets share the
@@ -164,6 +313,10 @@ public final class UDPLink: Underlay {
             receiveVectors[i] = iovec(iov_base: batch.data(i), iov_len: batch.dataCapacity)
             receiveHeaders[i].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
             receiveHeaders[i].msg_hdr.msg_flags = 0
+            if gro {
+                receiveHeaders[i].msg_hdr.msg_control = receiveControl + i * controlSpace
+                receiveHeaders[i].msg_hdr.msg_controllen = controlSpace
+            }
         }
         var received: Int32 = -1
         while received < 0 {
@@ -180,6 +333,7 @@ public final class UDPLink: Underlay {
             }
             batch.lengths[kept] = truncated ? batch.dataCapacity + 1 : Int(receiveHeaders[i].msg_len)
             batch.sources[kept] = source
+            batch.segmentSizes[kept] = gro ? Int(vx_udp_gro_size(&receiveHeaders[i].msg_hdr)) : 0
             kept += 1
         }
         batch.count = kept
@@ -187,6 +341,11 @@ public final class UDPLink: Underlay {
     }
 
     public func send(_ packets: inout PacketList) {
+        if let pool {
+            var start = 0
+            while start < packets.count { start = sendPooled(&packets, from: start, pool) }
+            return
+        }
         var start = 0
         while start < packets.count {
             let end = min(packets.count, start + sendCapacity)
@@ -212,5 +371,74 @@ public final class UDPLink: Underlay {
             }
             start = end
         }
+    }
+
+    /// Sends packets `start...` through the pool, as many as one set of message headers holds;
+    /// returns the index of the first packet not handled.
+    private func sendPooled(_ packets: inout PacketList, from start: Int, _ pool: UDPSendPool) -> Int {
+        let count = packets.count
+        var m = 0
+        var i = start
+        while i < count, m < sendCapacity, i - start < sendCapacity {
+            let packet = packets[i]
+            let port = UInt16(bigEndian: packet.bytes.loadUnaligned(as: UInt16.self))
+            let slot = pool.slot(forPort: port)
+            let size = packet.length - UDPHeader.size
+            var j = i + 1
+            if gsoAllowed[slot] {
+                var total = size
+                var last = size
+                while j < count, j - i < Self.maxSegments, j - start < sendCapacity, last == size {
+                    let next = packets[j]
+                    let nextSize = next.length - UDPHeader.size
+                    guard nextSize <= size, total + nextSize <= Self.maxGSOBytes, next.destination == packet.destination,
+                        pool.slot(forPort: UInt16(bigEndian: next.bytes.loadUnaligned(as: UInt16.self))) == slot
+                    else { break }
+                    total += nextSize
+                    last = nextSize
+                    j += 1
+                }
+            }
+            for k in i..<j {
+                let p = packets[k]
+                sendVectors[k - start] = iovec(iov_base: p.bytes + UDPHeader.size, iov_len: p.length - UDPHeader.size)
+            }
+            sendHeaders[m].msg_hdr.msg_iov = sendVectors + (i - start)
+            sendHeaders[m].msg_hdr.msg_iovlen = j - i
+            sendHeaders[m].msg_hdr.msg_namelen = packet.destination.write(to: sendNames + m)
+            vx_set_udp_segment(&sendHeaders[m].msg_hdr, sendControl + m * controlSpace, j - i > 1 ? UInt16(size) : 0)
+            messageFirst[m] = i
+            messageCount[m] = j - i
+            messageSlot[m] = slot
+            m += 1
+            i = j
+        }
+        // One sendmmsg per run of messages through the same socket.
+        var k = 0
+        while k < m {
+            let slot = messageSlot[k]
+            var end = k + 1
+            while end < m, messageSlot[end] == slot { end += 1 }
+            while k < end {
+                let sent = vx_sendmmsg(pool.fds[slot], sendHeaders + k, UInt32(end - k), 0)
+                if sent > 0 {
+                    k += Int(sent)
+                    continue
+                }
+                let err = errno
+                if err == EINTR { continue }
+                if err == EIO, messageCount[k] > 1 {
+                    // No checksum offload on the way out: this socket sends one datagram at a time
+                    // from now on, starting again with this message.
+                    gsoAllowed[slot] = false
+                    gsoFallbacks.add(1, ordering: .relaxed)
+                    return messageFirst[k]
+                }
+                let status: SendStatus = err == EMSGSIZE || (err == EINVAL && messageCount[k] > 1) ? .tooBig : .failed
+                for p in messageFirst[k]..<(messageFirst[k] + messageCount[k]) { packets.statuses[p] = status }
+                k += 1
+            }
+        }
+        return i
     }
 }

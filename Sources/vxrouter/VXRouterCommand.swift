@@ -75,6 +75,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Do not start the control endpoint.")
     var noControl = false
 
+    @Flag(help: "Turn offloads off: plain TAP reads/writes (no virtio headers, TSO or coalescing), raw-socket sends without UDP GSO, receives without UDP GRO. Overrides the config's `offloads`.")
+    var noOffloads = false
+
     @OptionGroup var log: LogOptions
 
     func makeConfig() throws -> RouterConfig {
@@ -85,6 +88,7 @@ struct Run: ParsableCommand {
             }
             var loaded = try ConfigLoader.load(path: config)
             if let workers { loaded.workers = workers }
+            if noOffloads { loaded.offloads = false }
             try applyControlFlags(&loaded.control)
             try loaded.validate()
             return loaded
@@ -110,7 +114,8 @@ struct Run: ParsableCommand {
         var config = RouterConfig(
             underlay: UnderlayConfig(local: localAddress, port: UInt16(port)),
             workers: workers,
-            networks: [NetworkConfig(vni: vniValue, tap: tap, mtu: mtu, address: prefix, flood: flood)])
+            networks: [NetworkConfig(vni: vniValue, tap: tap, mtu: mtu, address: prefix, flood: flood)],
+            offloads: !noOffloads)
         try applyControlFlags(&config.control)
         try config.validate()
         return config

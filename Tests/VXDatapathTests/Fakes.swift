@@ -6,17 +6,27 @@ import VXWire
 
 @testable import VXDatapath
 
-/// A TAP queue: serves queued frames to `read`, records what the worker writes.
+/// A TAP queue: serves queued frames to `read`, records what the worker writes. With
+/// `virtioHeaders`, each pending frame starts with its 12-byte virtio header (put in the headroom
+/// on read), and each written frame is recorded with its header.
 final class FakeTap: FrameDevice {
     var pending: [[UInt8]] = []
     private(set) var written: [[UInt8]] = []
     /// Answer to `write`; a refused frame is not recorded.
     var acceptsWrites = true
+    var virtioHeaders = false
 
     func read(into batch: inout PacketBatch) -> Int {
         var n = 0
         while n < batch.capacity, !pending.isEmpty {
-            let frame = pending.removeFirst()
+            var frame = pending.removeFirst()
+            if virtioHeaders {
+                let header = Array(frame.prefix(VirtioNetHeader.size))
+                frame.removeFirst(VirtioNetHeader.size)
+                header.withUnsafeBytes {
+                    (batch.data(n) - VirtioNetHeader.size).copyMemory(from: $0.baseAddress!, byteCount: VirtioNetHeader.size)
+                }
+            }
             let copied = min(frame.count, batch.dataCapacity)
             let slot = batch.data(n)
             frame.withUnsafeBytes { if copied > 0 { slot.copyMemory(from: $0.baseAddress!, byteCount: copied) } }
@@ -33,6 +43,12 @@ final class FakeTap: FrameDevice {
         written.append(Array(UnsafeRawBufferPointer(start: frame, count: length)))
         return true
     }
+
+    func write(pieces: UnsafeBufferPointer<FramePiece>) -> Bool {
+        guard acceptsWrites else { return false }
+        written.append(pieces.flatMap { Array(UnsafeRawBufferPointer(start: $0.base, count: $0.length)) })
+        return true
+    }
 }
 
 /// The underlay: serves queued datagrams with their senders, records every packet sent.
@@ -44,6 +60,8 @@ final class FakeLink: Underlay {
     }
 
     var pending: [(payload: [UInt8], source: Endpoint)] = []
+    /// Reported as every received slot's GRO segment size (0: single datagrams).
+    var segmentSize = 0
     private(set) var sent: [Sent] = []
     /// Number of `send` calls.
     private(set) var sendCalls = 0
@@ -59,6 +77,7 @@ final class FakeLink: Underlay {
             payload.withUnsafeBytes { if copied > 0 { slot.copyMemory(from: $0.baseAddress!, byteCount: copied) } }
             batch.lengths[n] = payload.count > batch.dataCapacity ? batch.dataCapacity + 1 : payload.count
             batch.sources[n] = source
+            batch.segmentSizes[n] = segmentSize
             n += 1
         }
         batch.count = n
@@ -104,7 +123,7 @@ final class Harness {
 
     init(
         _ specs: [NetworkSpec] = [NetworkSpec(vni: 42)], underlayMaxFrame: Int = 9000, ringCapacity: Int = 256,
-        batchSize: Int = 8, workerMaxFrame: Int? = nil
+        batchSize: Int = 8, workerMaxFrame: Int? = nil, offloads: Bool = false
     ) {
         networks = specs.enumerated().map { index, spec in
             Network(
@@ -118,9 +137,10 @@ final class Harness {
             networks: networks, remotes: remotes, counters: counters, learnRing: ring, port: Self.port,
             sourcePorts: SourcePortRange(Self.sourcePorts), remoteCounters: remoteCounters)
         taps = networks.map { _ in FakeTap() }
+        for tap in taps { tap.virtioHeaders = offloads }
         worker = Worker(
             devices: taps, link: link, forwarder: forwarder, batchSize: batchSize,
-            maxFrame: workerMaxFrame ?? networks.map(\.maxFrame).max()!)
+            maxFrame: workerMaxFrame ?? networks.map(\.maxFrame).max()!, offloads: offloads)
     }
 
     func remote(_ text: String) -> RemoteIndex { remotes.intern(IPAddress(text)!)! }

@@ -182,6 +182,7 @@ final class ReplayTap: FrameDevice {
         return batch.capacity
     }
     func write(_ frame: UnsafeRawPointer, length: Int) -> Bool { true }
+    func write(pieces: UnsafeBufferPointer<FramePiece>) -> Bool { true }
 }
 
 /// A link whose sends all succeed and whose receives find nothing.

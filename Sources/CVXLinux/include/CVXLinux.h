@@ -23,6 +23,30 @@ int vx_sendmmsg(int fd, vx_mmsghdr *msgs, unsigned int count, int flags);
 // -errno. `vnet_hdr` asks for IFF_VNET_HDR.
 int vx_tap_open_queue(const char *name, int vnet_hdr);
 
+// TUNSETVNETHDRSZ and TUNSETOFFLOAD are _IOW() macros too. Set on any queue, they apply to the
+// whole device. Return 0 or -errno (EINVAL: a feature the kernel does not offer).
+int vx_tap_set_vnet_header_size(int fd, int size);
+int vx_tap_set_offload(int fd, unsigned int features);
+// TUN_F_* feature bits; USO4/USO6 are missing from older headers, so they are spelled out in shim.c.
+extern const unsigned int vx_TUN_F_CSUM;
+extern const unsigned int vx_TUN_F_TSO4;
+extern const unsigned int vx_TUN_F_TSO6;
+extern const unsigned int vx_TUN_F_TSO_ECN;
+extern const unsigned int vx_TUN_F_USO4;
+extern const unsigned int vx_TUN_F_USO6;
+
+// UDP GSO/GRO: SOL_UDP options and their control messages (CMSG_* are macros Swift cannot call).
+extern const int vx_SOL_UDP;
+extern const int vx_UDP_SEGMENT;
+extern const int vx_UDP_GRO;
+// Bytes of control buffer one UDP_SEGMENT (uint16) or UDP_GRO (int) message needs.
+unsigned int vx_udp_control_space(void);
+// Points `msg` at `buffer` (vx_udp_control_space() bytes) holding one UDP_SEGMENT cmsg for
+// `segment_size`; a `segment_size` of 0 clears the message's control data instead.
+void vx_set_udp_segment(struct msghdr *msg, void *buffer, uint16_t segment_size);
+// The segment size in a received message's UDP_GRO cmsg, or 0 when it has none (not coalesced).
+int vx_udp_gro_size(const struct msghdr *msg);
+
 // Interface ioctls through struct ifreq's unions; each returns 0 or -errno.
 int vx_if_get_mtu(const char *name, int *mtu);
 int vx_if_set_mtu(const char *name, int mtu);

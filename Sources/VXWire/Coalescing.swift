@@ -1,0 +1,252 @@
+/// Receive-side TCP coalescing (software GRO) for frames on their way into an offloading TAP: runs
+/// of consecutive, in-order segments of one TCP flow become one super-frame with a virtio header
+/// (GSO_TCPV4/GSO_TCPV6 + NEEDS_CSUM), which the kernel takes as one packet instead of dozens. The
+/// rules follow the kernel's `tcp_gro_receive` and wireguard-go's `tcpPacketsCanCoalesce`:
+///
+///  1. a candidate is untagged-or-single-tagged Ethernet, IPv4 without options or fragmentation
+///     (or IPv6 with TCP as the next header), TCP with only ACK (and PSH) set and a payload;
+///  2. a segment joins the group in front of it when both carry the same network tag, the same
+///     Ethernet and IP header fields (addresses, TOS/TTL/DF, traffic class/flow label/hop limit), the
+///     same ports, ACK number, window and TCP options, and its sequence number follows the group's
+///     last byte;
+///  3. every segment but the last has the first one's payload size; a shorter segment or one with
+///     PSH ends the group; a group holds at most 64 segments and 64 KB of IP packet;
+///  4. each segment's TCP checksum is verified before it joins (the kernel will not check a
+///     NEEDS_CSUM packet again); one that fails is written on its own for the kernel to drop.
+///
+/// No bytes are copied: a group is written as pieces (virtio header, first frame, then each later
+/// segment's payload), and only the first frame's headers are rewritten. Only neighbours in the
+/// order given are merged; flows interleaved segment by segment are written as they come.
+public struct TCPCoalescer: ~Copyable {
+    public static let maxSegments = 64
+
+    /// A group ready to write: frames `first ..< first + count` of the caller's list, as pieces
+    /// (the virtio header first).
+    public struct Group {
+        public var first: Int
+        public var count: Int
+        public var pieces: UnsafeBufferPointer<FramePiece>
+        /// Whether it went out as a GSO super-frame (count > 1).
+        public var coalesced: Bool { count > 1 }
+    }
+
+    struct Shape {
+        var l3: Int
+        var l4: Int
+        var headerLength: Int
+        var payloadLength: Int
+        var isIPv6: Bool
+        var seq: UInt32
+        var psh: Bool
+    }
+
+    /// pieces[0] is the virtio header, pieces[1] the first frame, then one payload per segment.
+    let pieces: UnsafeMutablePointer<FramePiece>
+    let headerBuffer: UnsafeMutableRawPointer
+
+    var active = false
+    var closed = false
+    var headVerified = false
+    var head: UnsafeMutableRawPointer
+    var headLength = 0
+    var headShape = Shape(l3: 0, l4: 0, headerLength: 0, payloadLength: 0, isIPv6: false, seq: 0, psh: false)
+    var headIsCandidate = false
+    var tag = 0
+    var first = 0
+    var count = 0
+    var payloadTotal = 0
+    var lastPSH = false
+
+    public init() {
+        pieces = .allocate(capacity: Self.maxSegments + 1)
+        headerBuffer = .allocate(byteCount: VirtioNetHeader.size, alignment: 8)
+        head = headerBuffer
+    }
+
+    deinit {
+        pieces.deallocate()
+        headerBuffer.deallocate()
+    }
+
+    /// Offers frame `index` of the caller's list (belonging to network `tag`); calls `emit` for
+    /// every group this closes. Frames must be offered in order; call `flush` after the last.
+    @inline(__always)
+    public mutating func add(
+        index: Int, tag: Int, frame: UnsafeMutableRawPointer, length: Int, emit: (Group) -> Void
+    ) {
+        let shape = Self.shape(frame, length: length)
+        if active, let shape, headIsCandidate, !closed, tag == self.tag, canAppend(frame, shape) {
+            if !headVerified {
+                if !Self.checksumValid(head, length: headLength, headShape) {
+                    // The first frame is bad: out on its own, this one starts a new group.
+                    flush(emit: emit)
+                    start(index: index, tag: tag, frame: frame, length: length, shape: shape)
+                    return
+                }
+                headVerified = true
+            }
+            if Self.checksumValid(frame, length: length, shape) {
+                pieces[count + 1] = FramePiece(base: frame + shape.headerLength, length: shape.payloadLength)
+                count += 1
+                payloadTotal += shape.payloadLength
+                lastPSH = shape.psh
+                if shape.psh || shape.payloadLength < headShape.payloadLength || count == Self.maxSegments {
+                    closed = true
+                }
+                return
+            }
+            // A bad segment ends the group and goes out alone, never as the head of a new one.
+            flush(emit: emit)
+            start(index: index, tag: tag, frame: frame, length: length, shape: nil)
+            return
+        }
+        flush(emit: emit)
+        start(index: index, tag: tag, frame: frame, length: length, shape: shape)
+    }
+
+    /// Emits the group in progress, if any.
+    @inline(__always)
+    public mutating func flush(emit: (Group) -> Void) {
+        guard active else { return }
+        active = false
+        if count > 1 {
+            finishHead().encode(to: headerBuffer)
+        } else {
+            VirtioNetHeader().encode(to: headerBuffer)
+        }
+        emit(Group(first: first, count: count, pieces: UnsafeBufferPointer(start: pieces, count: count + 1)))
+    }
+
+    @inline(__always)
+    mutating func start(index: Int, tag: Int, frame: UnsafeMutableRawPointer, length: Int, shape: Shape?) {
+        active = true
+        closed = shape == nil || shape!.psh
+        headVerified = false
+        head = frame
+        headLength = length
+        headIsCandidate = shape != nil
+        if let shape { headShape = shape }
+        self.tag = tag
+        first = index
+        count = 1
+        payloadTotal = shape?.payloadLength ?? 0
+        lastPSH = shape?.psh ?? false
+        pieces[0] = FramePiece(base: headerBuffer, length: VirtioNetHeader.size)
+        pieces[1] = FramePiece(base: frame, length: length)
+    }
+
+    @inline(__always)
+    func canAppend(_ frame: UnsafeRawPointer, _ shape: Shape) -> Bool {
+        let h = headShape
+        guard shape.isIPv6 == h.isIPv6, shape.l3 == h.l3, shape.headerLength == h.headerLength,
+            shape.payloadLength <= h.payloadLength, shape.seq == h.seq &+ UInt32(truncatingIfNeeded: payloadTotal)
+        else { return false }
+        let ipLength = (h.isIPv6 ? h.headerLength - h.l4 : h.headerLength - h.l3) + payloadTotal + shape.payloadLength
+        guard ipLength <= 65535 else { return false }
+        // Ethernet header (and tag).
+        guard Self.equal(head, frame, 0, h.l3) else { return false }
+        let l3 = h.l3
+        if h.isIPv6 {
+            // Version, traffic class, flow label; next header and hop limit; both addresses.
+            guard Self.equal(head, frame, l3, l3 + 4), Self.equal(head, frame, l3 + 6, l3 + 40) else { return false }
+        } else {
+            guard head.load(fromByteOffset: l3 + 1, as: UInt8.self) == frame.load(fromByteOffset: l3 + 1, as: UInt8.self),
+                head.load(fromByteOffset: l3 + 6, as: UInt8.self) >> 5 == frame.load(fromByteOffset: l3 + 6, as: UInt8.self) >> 5,
+                Self.equal(head, frame, l3 + 8, l3 + 10), Self.equal(head, frame, l3 + 12, l3 + 20)
+            else { return false }
+        }
+        let l4 = h.l4
+        // Ports; ACK number; data offset; window; options. Flags are ACK or ACK|PSH on both (shape)
+        // and the head's is not PSH (else the group is closed).
+        return Self.equal(head, frame, l4, l4 + 4) && Self.equal(head, frame, l4 + 8, l4 + 13)
+            && Self.equal(head, frame, l4 + 14, l4 + 16) && Self.equal(head, frame, l4 + 20, h.headerLength)
+    }
+
+    /// Rewrites the first frame's headers for the merged packet and returns its virtio header.
+    @inline(__always)
+    func finishHead() -> VirtioNetHeader {
+        let h = headShape
+        let l4Length = h.headerLength - h.l4 + payloadTotal
+        if h.isIPv6 {
+            head.storeBytes(of: UInt16(truncatingIfNeeded: l4Length).bigEndian, toByteOffset: h.l3 + 4, as: UInt16.self)
+        } else {
+            let ihl = h.l4 - h.l3
+            head.storeBytes(of: UInt16(truncatingIfNeeded: ihl + l4Length).bigEndian, toByteOffset: h.l3 + 2, as: UInt16.self)
+            InternetChecksum.fillIPv4Header(head + h.l3, headerLength: ihl)
+        }
+        if lastPSH {
+            let flags = head.load(fromByteOffset: h.l4 + 13, as: UInt8.self)
+            head.storeBytes(of: flags | TCPFlags.psh, toByteOffset: h.l4 + 13, as: UInt8.self)
+        }
+        // NEEDS_CSUM: the field holds the pseudo-header sum, folded but not complemented.
+        let pseudo = InternetChecksum.pseudoHeaderSum(
+            addresses: head + h.l3 + (h.isIPv6 ? 8 : 12), addressSize: h.isIPv6 ? 16 : 4, protocol: 6, length: l4Length)
+        head.storeBytes(of: InternetChecksum.fold(pseudo).bigEndian, toByteOffset: h.l4 + 16, as: UInt16.self)
+        return VirtioNetHeader(
+            flags: VirtioNetHeader.flagNeedsChecksum,
+            gsoType: h.isIPv6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4,
+            headerLength: UInt16(h.headerLength), gsoSize: UInt16(h.payloadLength),
+            checksumStart: UInt16(h.l4), checksumOffset: 16)
+    }
+
+    /// Rule 1: the frame's layout if it may be coalesced at all.
+    @inline(__always)
+    static func shape(_ frame: UnsafeRawPointer, length: Int) -> Shape? {
+        guard let (l3, etherType) = Offload.network(frame, length: length) else { return nil }
+        let l4: Int
+        let v6: Bool
+        if etherType == EthernetFrame.etherTypeIPv4 {
+            guard length >= l3 + 20 + 20, frame.load(fromByteOffset: l3, as: UInt8.self) == 0x45,
+                frame.load(fromByteOffset: l3 + 9, as: UInt8.self) == 6,
+                UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 6, as: UInt16.self)) & 0x3FFF == 0,
+                Int(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 2, as: UInt16.self))) == length - l3,
+                InternetChecksum.ipv4HeaderValid(frame + l3, headerLength: 20)
+            else { return nil }
+            l4 = l3 + 20
+            v6 = false
+        } else if etherType == EthernetFrame.etherTypeIPv6 {
+            guard length >= l3 + 40 + 20, frame.load(fromByteOffset: l3, as: UInt8.self) >> 4 == 6,
+                frame.load(fromByteOffset: l3 + 6, as: UInt8.self) == 6,
+                Int(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 4, as: UInt16.self))) == length - l3 - 40
+            else { return nil }
+            l4 = l3 + 40
+            v6 = true
+        } else {
+            return nil
+        }
+        let tcpLength = Int(frame.load(fromByteOffset: l4 + 12, as: UInt8.self) >> 4) * 4
+        let flags = frame.load(fromByteOffset: l4 + 13, as: UInt8.self)
+        guard tcpLength >= 20, l4 + tcpLength < length, flags & ~(TCPFlags.ack | TCPFlags.psh) == 0,
+            flags & TCPFlags.ack != 0
+        else { return nil }
+        return Shape(
+            l3: l3, l4: l4, headerLength: l4 + tcpLength, payloadLength: length - l4 - tcpLength, isIPv6: v6,
+            seq: UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: l4 + 4, as: UInt32.self)),
+            psh: flags & TCPFlags.psh != 0)
+    }
+
+    @inline(__always)
+    static func checksumValid(_ frame: UnsafeRawPointer, length: Int, _ s: Shape) -> Bool {
+        let l4Length = length - s.l4
+        let pseudo = InternetChecksum.pseudoHeaderSum(
+            addresses: frame + s.l3 + (s.isIPv6 ? 8 : 12), addressSize: s.isIPv6 ? 16 : 4, protocol: 6,
+            length: l4Length)
+        return InternetChecksum.fold(InternetChecksum.sum(frame + s.l4, count: l4Length, initial: pseudo)) == 0xFFFF
+    }
+
+    @inline(__always)
+    static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ from: Int, _ to: Int) -> Bool {
+        var i = from
+        while i + 8 <= to {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i += 8
+        }
+        while i < to {
+            if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
+        }
+        return true
+    }
+}

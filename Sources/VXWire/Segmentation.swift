@@ -1,0 +1,166 @@
+/// What a frame read from an offloading TAP may still need before it can leave as VXLAN: its
+/// partial checksum completed (NEEDS_CSUM), or, for a GSO super-frame, cutting into MSS-sized
+/// Ethernet frames with every header fixed up (what the kernel's `skb_gso_segment` and
+/// wireguard-go's `gsoSplit` do). A receiving VTEP sees only ordinary, fully checksummed frames.
+public enum Offload {
+    /// Completes a NEEDS_CSUM frame's checksum in place: the field at `start + offset` already
+    /// holds the pseudo-header sum; the sum over `start..<length` is folded and complemented into
+    /// it (the kernel's `skb_checksum_help`, a zero result sent as 0xFFFF). False when the header
+    /// points outside the frame.
+    @inline(__always)
+    public static func completeChecksum(
+        frame: UnsafeMutableRawPointer, length: Int, start: Int, offset: Int
+    ) -> Bool {
+        guard start >= EthernetFrame.headerSize, offset >= 0, start + offset + 2 <= length else { return false }
+        let value = InternetChecksum.finish(InternetChecksum.sum(frame + start, count: length - start))
+        frame.storeBytes(of: (value == 0 ? 0xFFFF : value).bigEndian, toByteOffset: start + offset, as: UInt16.self)
+        return true
+    }
+
+    /// The offset of the IP header: after the Ethernet header and at most one VLAN tag, with the
+    /// EtherType found there; nil for a frame too short to say.
+    @inline(__always)
+    static func network(_ frame: UnsafeRawPointer, length: Int) -> (offset: Int, etherType: UInt16)? {
+        guard length >= EthernetFrame.headerSize else { return nil }
+        var etherType = EthernetFrame.etherType(frame)
+        var offset = EthernetFrame.headerSize
+        if etherType == EthernetFrame.etherTypeVLAN || etherType == EthernetFrame.etherTypeQinQ {
+            guard length >= offset + 4 else { return nil }
+            etherType = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self))
+            offset += 4
+        }
+        return (offset, etherType)
+    }
+}
+
+/// Cuts one GSO super-frame (TCP over IPv4/IPv6, or UDP with USO) into Ethernet frames of at most
+/// `gsoSize` bytes of L4 payload each, one `next` call per segment, so a caller can stop when its
+/// buffers are full and go on later. Per segment: the L2/L3/L4 headers are copied; IPv4 total
+/// length, ID (+1 per segment) and header checksum, or the IPv6 payload length, are set; TCP
+/// sequence numbers advance, FIN and PSH stay on the last segment only and CWR on the first only;
+/// the TCP/UDP checksum is computed in full. The super-frame is only read.
+public struct GSOSegmenter {
+    public let frame: UnsafeRawPointer
+    public let length: Int
+    /// Offsets of the IP and L4 headers, and of the payload (= every header's length).
+    public let l3: Int
+    public let l4: Int
+    public let headerLength: Int
+    public let gsoSize: Int
+    public let isIPv6: Bool
+    public let isTCP: Bool
+    /// Index of the next segment to produce.
+    public private(set) var index = 0
+    public let segmentCount: Int
+
+    /// Validates the super-frame against its header; nil when it is not a TCP/UDP super-frame
+    /// this segmenter understands (IPv4 options are fine, IPv6 extension headers are not).
+    public init?(header: VirtioNetHeader, frame: UnsafeRawPointer, length: Int) {
+        let kind = header.gsoKind
+        let tcp: Bool
+        switch kind {
+        case VirtioNetHeader.gsoTCPv4, VirtioNetHeader.gsoTCPv6: tcp = true
+        case VirtioNetHeader.gsoUDPL4: tcp = false
+        default: return nil
+        }
+        guard header.gsoSize > 0, let (l3, etherType) = Offload.network(frame, length: length) else { return nil }
+        let l4: Int
+        let v6: Bool
+        if etherType == EthernetFrame.etherTypeIPv4 {
+            guard kind != VirtioNetHeader.gsoTCPv6, length >= l3 + 20 else { return nil }
+            let versionIHL = frame.load(fromByteOffset: l3, as: UInt8.self)
+            let ihl = Int(versionIHL & 0x0F) * 4
+            guard versionIHL >> 4 == 4, ihl >= 20, length >= l3 + ihl else { return nil }
+            guard frame.load(fromByteOffset: l3 + 9, as: UInt8.self) == (tcp ? 6 : 17) else { return nil }
+            l4 = l3 + ihl
+            v6 = false
+        } else if etherType == EthernetFrame.etherTypeIPv6 {
+            guard kind != VirtioNetHeader.gsoTCPv4, length >= l3 + 40 else { return nil }
+            guard frame.load(fromByteOffset: l3, as: UInt8.self) >> 4 == 6 else { return nil }
+            guard frame.load(fromByteOffset: l3 + 6, as: UInt8.self) == (tcp ? 6 : 17) else { return nil }
+            l4 = l3 + 40
+            v6 = true
+        } else {
+            return nil
+        }
+        let l4HeaderLength: Int
+        if tcp {
+            guard length >= l4 + 20 else { return nil }
+            l4HeaderLength = Int(frame.load(fromByteOffset: l4 + 12, as: UInt8.self) >> 4) * 4
+            guard l4HeaderLength >= 20 else { return nil }
+        } else {
+            l4HeaderLength = UDPHeader.size
+        }
+        guard length > l4 + l4HeaderLength else { return nil }
+        self.frame = frame
+        self.length = length
+        self.l3 = l3
+        self.l4 = l4
+        headerLength = l4 + l4HeaderLength
+        gsoSize = Int(header.gsoSize)
+        isIPv6 = v6
+        isTCP = tcp
+        segmentCount = (length - headerLength + gsoSize - 1) / gsoSize
+    }
+
+    /// The longest segment `next` writes.
+    public var maxSegmentLength: Int { headerLength + min(gsoSize, length - headerLength) }
+
+    public var isFinished: Bool { index >= segmentCount }
+
+    /// Writes the next segment to `out` (room for `maxSegmentLength` bytes) and returns its
+    /// length; 0 when every segment has been written.
+    @inline(__always)
+    public mutating func next(into out: UnsafeMutableRawPointer) -> Int {
+        guard index < segmentCount else { return 0 }
+        let k = index
+        index += 1
+        let payloadStart = headerLength + k * gsoSize
+        let payload = min(gsoSize, length - payloadStart)
+        out.copyMemory(from: frame, byteCount: headerLength)
+        (out + headerLength).copyMemory(from: frame + payloadStart, byteCount: payload)
+        let l4Length = headerLength - l4 + payload
+        if isIPv6 {
+            out.storeBytes(of: UInt16(truncatingIfNeeded: l4Length).bigEndian, toByteOffset: l3 + 4, as: UInt16.self)
+        } else {
+            let ihl = l4 - l3
+            out.storeBytes(of: UInt16(truncatingIfNeeded: ihl + l4Length).bigEndian, toByteOffset: l3 + 2, as: UInt16.self)
+            let id = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 4, as: UInt16.self))
+            out.storeBytes(of: (id &+ UInt16(truncatingIfNeeded: k)).bigEndian, toByteOffset: l3 + 4, as: UInt16.self)
+            InternetChecksum.fillIPv4Header(out + l3, headerLength: ihl)
+        }
+        let addressSize = isIPv6 ? 16 : 4
+        let addresses = out + l3 + (isIPv6 ? 8 : 12)
+        let pseudo = InternetChecksum.pseudoHeaderSum(
+            addresses: addresses, addressSize: addressSize, protocol: isTCP ? 6 : 17, length: l4Length)
+        if isTCP {
+            let seq = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: l4 + 4, as: UInt32.self))
+            out.storeBytes(
+                of: (seq &+ UInt32(truncatingIfNeeded: k * gsoSize)).bigEndian, toByteOffset: l4 + 4, as: UInt32.self)
+            var flags = frame.load(fromByteOffset: l4 + 13, as: UInt8.self)
+            if index < segmentCount { flags &= ~(TCPFlags.fin | TCPFlags.psh) }
+            if k > 0 { flags &= ~TCPFlags.cwr }
+            out.storeBytes(of: flags, toByteOffset: l4 + 13, as: UInt8.self)
+            out.storeBytes(of: 0, toByteOffset: l4 + 16, as: UInt16.self)
+            let value = InternetChecksum.finish(InternetChecksum.sum(out + l4, count: l4Length, initial: pseudo))
+            out.storeBytes(of: value.bigEndian, toByteOffset: l4 + 16, as: UInt16.self)
+        } else {
+            out.storeBytes(of: UInt16(truncatingIfNeeded: l4Length).bigEndian, toByteOffset: l4 + 4, as: UInt16.self)
+            out.storeBytes(of: 0, toByteOffset: l4 + 6, as: UInt16.self)
+            let value = InternetChecksum.finish(InternetChecksum.sum(out + l4, count: l4Length, initial: pseudo))
+            out.storeBytes(of: (value == 0 ? 0xFFFF : value).bigEndian, toByteOffset: l4 + 6, as: UInt16.self)
+        }
+        return headerLength + payload
+    }
+}
+
+public enum TCPFlags {
+    public static let fin: UInt8 = 0x01
+    public static let syn: UInt8 = 0x02
+    public static let rst: UInt8 = 0x04
+    public static let psh: UInt8 = 0x08
+    public static let ack: UInt8 = 0x10
+    public static let urg: UInt8 = 0x20
+    public static let ece: UInt8 = 0x40
+    public static let cwr: UInt8 = 0x80
+}
