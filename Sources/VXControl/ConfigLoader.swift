@@ -111,7 +111,7 @@ public enum ConfigLoader {
 enum ConfigKeys {
     static let root = ["underlay", "workers", "networks", "control", "offloads"]
     static let control = ["enabled", "listen", "token_file"]
-    static let underlay = ["local", "port", "source_ports", "mtu", "offloads"]
+    static let underlay = ["local", "port", "source_ports", "mtu"]
     static let network = [
         "vni", "tap", "mtu", "address", "learning", "ageing", "max_entries", "flood", "fdb", "allow_from",
     ]
@@ -310,16 +310,8 @@ struct ConfigReader {
                     + "got \(ConfigReader.describe(root))")
         }
         let top = try rootField.mapping(allowed: ConfigKeys.root)
-        let underlayField = try required(top, "underlay")
-        let underlay = try underlayConfig(underlayField)
-        // `offloads` may sit at the top level or under `underlay:`, but not both.
-        var offloads = true
-        let topOffloads = optional(top, "offloads")
-        let underlayOffloads = optional(try underlayField.mapping(allowed: ConfigKeys.underlay), "offloads")
-        if let topOffloads, underlayOffloads != nil {
-            throw topOffloads.error("give offloads either at the top level or under underlay, not both")
-        }
-        if let field = topOffloads ?? underlayOffloads { offloads = try field.bool() }
+        let underlay = try underlayConfig(required(top, "underlay"))
+        let offloads = try optional(top, "offloads")?.bool() ?? true
         let workers = try optional(top, "workers")?.autoOrInteger(in: ConfigLimits.workers)
         var networks: [NetworkConfig] = []
         for field in try elements(required(top, "networks"), expected: "networks") {

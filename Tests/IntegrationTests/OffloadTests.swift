@@ -1,0 +1,94 @@
+// Offloads on and off, end to end. The other end-to-end tests run with the default (offloads on:
+// virtio-header TAPs with TSO, UDP GSO sends, UDP GRO receives, TCP coalescing into the TAP);
+// these check what the start-up log says, the plain datapath (`--no-offloads`), and a router with
+// offloads talking to one without (GSO-sized sends into a receiver that takes one datagram at a
+// time, and the other way round), each with checked 50 MB TCP transfers.
+import Testing
+
+extension EndToEnd {
+    @Suite("Offloads on and off")
+    struct Offloads {
+        @Test(
+            "offloads on ↔ off: the log names the offloads, checked 50 MB TCP each way",
+            .routerBinary, .timeLimit(.minutes(6)))
+        func onTalksToOff() async throws {
+            try await withLab("offmix") { lab in
+                let (a, b) = try await lab.twoHosts()
+                let tapA = lab.interfaceName("vxa")
+                let tapB = lab.interfaceName("vxb")
+                let routerA = try await lab.startRouter(
+                    on: a, tap: tapA, remotes: [b.underlayAddress], address: "198.19.0.1/24")
+                let routerB = try await lab.startRouter(
+                    on: b, tap: tapB, remotes: [a.underlayAddress], address: "198.19.0.2/24", extra: ["--no-offloads"])
+
+                // The start-up line says what was negotiated: this kernel takes checksum and TSO on
+                // TAPs, and UDP GSO and GRO on sockets (ARCHITECTURE.md, "Linux facts").
+                let onLine = routerA.log.split(separator: "\n").first { $0.contains("offloads") && $0.contains("udp_gso") }
+                let on = try #require(onLine.map(String.init), "no offloads line:\n\(routerA.logTail())")
+                #expect(on.contains("offloads=on"), "\(on)")
+                #expect(on.contains("\(tapA):csum,tso4,tso6"), "\(on)")
+                #expect(on.contains("udp_gso=on"), "\(on)")
+                #expect(on.contains("udp_gro=on"), "\(on)")
+                let offLine = routerB.log.split(separator: "\n").first { $0.contains("offloads") && $0.contains("udp_gso") }
+                let off = try #require(offLine.map(String.init), "no offloads line:\n\(routerB.logTail())")
+                #expect(off.contains("offloads=off"), "\(off)")
+
+                try await a.ping("198.19.0.2")
+                try await b.ping("198.19.0.1")
+                try await lab.tcpTransfer(from: a, to: b, address: "198.19.0.2", bytes: 50 << 20, port: 5211, seed: 11)
+                try await lab.tcpTransfer(from: b, to: a, address: "198.19.0.1", bytes: 50 << 20, port: 5212, seed: 12)
+
+                // With TSO the kernel hands the TAP super-frames (its tx_packets counts one per
+                // read), which leave as many datagrams; with coalescing, the datagrams received
+                // enter the TAP as fewer, larger frames (its rx_packets).
+                let stats = try await routerA.stats()
+                let tunnelTx = try stats.counter("tunnel_tx_packets", vni: 42)
+                let tunnelRx = try stats.counter("tunnel_rx_packets", vni: 42)
+                let reads = try await a.interfaceCounter(tapA, "tx_packets")
+                let writes = try await a.interfaceCounter(tapA, "rx_packets")
+                #expect(tunnelTx > 3 * reads, "no super-frames read? TAP reads \(reads), tunnel_tx \(tunnelTx)")
+                #expect(tunnelRx > 3 * writes, "no coalescing? TAP writes \(writes), tunnel_rx \(tunnelRx)")
+                try await routerA.stop()
+                try await routerB.stop()
+            }
+        }
+
+        @Test(
+            "offloads off on both routers: checked 50 MB TCP each way", .routerBinary, .timeLimit(.minutes(6)))
+        func bothOff() async throws {
+            try await withLab("offboth") { lab in
+                let (a, b) = try await lab.twoHosts()
+                let tapA = lab.interfaceName("vxa")
+                let tapB = lab.interfaceName("vxb")
+                let routerA = try await lab.startRouter(
+                    on: a, tap: tapA, remotes: [b.underlayAddress], address: "198.19.0.1/24", extra: ["--no-offloads"])
+                let routerB = try await lab.startRouter(
+                    on: b, tap: tapB, remotes: [a.underlayAddress], address: "198.19.0.2/24", extra: ["--no-offloads"])
+                try await a.ping("198.19.0.2")
+                try await b.ping("198.19.0.1")
+                try await lab.tcpTransfer(from: a, to: b, address: "198.19.0.2", bytes: 50 << 20, port: 5213, seed: 13)
+                try await lab.tcpTransfer(from: b, to: a, address: "198.19.0.1", bytes: 50 << 20, port: 5214, seed: 14)
+                try await routerA.stop()
+                try await routerB.stop()
+            }
+        }
+
+        @Test(
+            "offloads off ↔ kernel vxlan: checked 50 MB TCP each way", .routerBinary, .timeLimit(.minutes(5)))
+        func offWithKernel() async throws {
+            try await withLab("offkern") { lab in
+                let (a, b) = try await lab.twoHosts()
+                let tap = lab.interfaceName("vxa")
+                let kernel = lab.interfaceName("vxk")
+                try await b.addKernelVXLAN(name: kernel, peers: [a.underlayAddress], address: "198.19.0.2/24")
+                let router = try await lab.startRouter(
+                    on: a, tap: tap, remotes: [b.underlayAddress], address: "198.19.0.1/24", extra: ["--no-offloads"])
+                try await a.ping("198.19.0.2")
+                try await b.ping("198.19.0.1")
+                try await lab.tcpTransfer(from: a, to: b, address: "198.19.0.2", bytes: 50 << 20, port: 5215, seed: 15)
+                try await lab.tcpTransfer(from: b, to: a, address: "198.19.0.1", bytes: 50 << 20, port: 5216, seed: 16)
+                try await router.stop()
+            }
+        }
+    }
+}
