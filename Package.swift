@@ -58,7 +58,9 @@ let package = Package(
             exclude: ["compare-iperf3.sh"]
         ),
         .testTarget(name: "VXWireTests", dependencies: ["VXWire"]),
-        .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire"]),
+        // Test-only: counts heap allocations per thread by interposing malloc (see its header).
+        .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
+        .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire", "CMallocCounter"]),
         .testTarget(
             name: "VXControlTests",
             dependencies: [
