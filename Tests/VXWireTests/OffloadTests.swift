@@ -117,6 +117,19 @@ struct ChecksumTests {
         }
     }
 
+    /// Long runs of large words overflow the 64-bit accumulators many times over (carries).
+    @Test func longBuffersCarry() {
+        var generator = SystemRandomNumberGenerator()
+        let ones = [UInt8](repeating: 0xFF, count: 65535)
+        let random = (0..<65536).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for data in [ones, random, [UInt8](repeating: 0xFE, count: 9001)] {
+            for count in [data.count, data.count - 1, 32 * 7 + 5, 4095] {
+                let ours = data.withUnsafeBytes { InternetChecksum.finish(InternetChecksum.sum($0.baseAddress!, count: count)) }
+                #expect(ours == referenceChecksum(data[0..<count]), "count \(count)")
+            }
+        }
+    }
+
     /// Sums of pieces add up (the odd piece last), as the pseudo-header use relies on.
     @Test func piecesAddUp() {
         let data = FrameBuilder.payload(101)
