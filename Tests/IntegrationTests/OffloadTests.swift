@@ -46,8 +46,10 @@ extension EndToEnd {
                 let tunnelRx = try stats.counter("tunnel_rx_packets", vni: 42)
                 let reads = try await a.interfaceCounter(tapA, "tx_packets")
                 let writes = try await a.interfaceCounter(tapA, "rx_packets")
+                // (TSO super-frames are reliably ~40 segments; how much coalesces depends on how the
+                // plain sender's datagrams bunch up, so that bound only says "some did".)
                 #expect(tunnelTx > 3 * reads, "no super-frames read? TAP reads \(reads), tunnel_tx \(tunnelTx)")
-                #expect(tunnelRx > 3 * writes, "no coalescing? TAP writes \(writes), tunnel_rx \(tunnelRx)")
+                #expect(tunnelRx > writes + writes / 4, "no coalescing? TAP writes \(writes), tunnel_rx \(tunnelRx)")
                 try await routerA.stop()
                 try await routerB.stop()
             }
