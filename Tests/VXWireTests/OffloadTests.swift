@@ -290,6 +290,50 @@ struct SegmentationTests {
     @Test func tso4SuperFrame() throws { try check(v6: false) }
     @Test func tso6SuperFrame() throws { try check(v6: true) }
 
+    /// USO (GSO_UDP_L4): every segment a whole UDP datagram with its own length and checksum.
+    @Test func usoSuperFrame() throws {
+        let payload = FrameBuilder.payload(2200, seed: 9)
+        let udpLength = 8 + payload.count
+        var frame = FrameBuilder.macs + [0x08, 0x00]
+        frame += [0x45, 0] + FrameBuilder.be16(20 + udpLength) + [0x00, 0x07, 0x40, 0, 64, 17, 0, 0]
+        frame += FrameBuilder.v4Source + FrameBuilder.v4Destination
+        frame += FrameBuilder.be16(40000) + FrameBuilder.be16(4000) + FrameBuilder.be16(udpLength) + [0, 0] + payload
+        let header = VirtioNetHeader(
+            flags: VirtioNetHeader.flagNeedsChecksum, gsoType: VirtioNetHeader.gsoUDPL4, headerLength: 42,
+            gsoSize: 1000, checksumStart: 34, checksumOffset: 6)
+        let segments = try #require(segment(frame, header: header))
+        #expect(segments.map(\.count) == [1042, 1042, 242])
+        var joined: [UInt8] = []
+        for (k, bytes) in segments.enumerated() {
+            let view = SegmentView(bytes: bytes, v6: false)
+            #expect(view.ipLength == bytes.count - 14)
+            #expect(view.ipID == 7 + k)
+            #expect(view.ipHeaderValid)
+            #expect(view.be16(34 + 4) == bytes.count - 34, "UDP length")
+            var pseudo: UInt32 = 17 + UInt32(bytes.count - 34)
+            for w in stride(from: 26, to: 34, by: 2) { pseudo += UInt32(bytes[w]) << 8 | UInt32(bytes[w + 1]) }
+            #expect(referenceChecksum(bytes[34...], initial: pseudo) == 0, "segment \(k) UDP checksum")
+            joined += bytes[42...]
+        }
+        #expect(joined == payload)
+    }
+
+    /// An 802.1Q tag between the MACs and the IP header is carried on every segment.
+    @Test func vlanTaggedSuperFrame() throws {
+        let (plain, header) = superFrame(v6: false, payload: FrameBuilder.payload(2500), flags: TCPFlags.ack)
+        let tagged = Array(plain[0..<12]) + [0x81, 0x00, 0x00, 0x2A] + Array(plain[12...])
+        var taggedHeader = header
+        taggedHeader.headerLength += 4
+        taggedHeader.checksumStart += 4
+        let segments = try #require(segment(tagged, header: taggedHeader))
+        let untagged = try #require(segment(plain, header: header))
+        #expect(segments.count == 3)
+        for (t, u) in zip(segments, untagged) {
+            #expect(Array(t[12..<16]) == [0x81, 0x00, 0x00, 0x2A])
+            #expect(Array(t[0..<12]) + Array(t[16...]) == u)
+        }
+    }
+
     @Test func exactMultipleHasNoShortTail() throws {
         let (frame, header) = superFrame(v6: false, payload: FrameBuilder.payload(3000), flags: TCPFlags.ack)
         let segments = try #require(segment(frame, header: header))
