@@ -143,7 +143,8 @@ public final class Router {
             taps.append(try TapInterface(name: net.tap, queueCount: workerCount, offloads: offloads))
         }
         if offloads {
-            pool = UDPSendPool(local: config.underlay.local, sourcePorts: config.underlay.sourcePorts)
+            pool = UDPSendPool(
+                local: config.underlay.local, sourcePorts: config.underlay.sourcePorts, listenPort: config.underlay.port)
         }
         for (tap, network) in zip(taps, networks) {
             try tap.setMTU(network.mtu)

@@ -42,14 +42,16 @@ public final class UDPSendPool: @unchecked Sendable {
     let span: UInt32
 
     /// Opens up to `size` sockets on ports spread evenly over `sourcePorts`, skipping ports that
-    /// fail to bind (held by someone else). Nil when none binds.
-    public init?(local: IPAddress, sourcePorts: ClosedRange<UInt16>, size: Int = 64) {
+    /// fail to bind (held by someone else) and `listenPort` (the receive sockets' `SO_REUSEPORT`
+    /// group binds it after the pool; a pool socket there would shut them out). Nil when none binds.
+    public init?(local: IPAddress, sourcePorts: ClosedRange<UInt16>, listenPort: UInt16, size: Int = 64) {
         let span = UInt32(sourcePorts.upperBound) - UInt32(sourcePorts.lowerBound) + 1
         let wanted = min(size, Int(span))
         var sockets: [FileDescriptor] = []
         var ports: [UInt16] = []
         for k in 0..<wanted {
             let port = UInt16(UInt32(sourcePorts.lowerBound) + UInt32(k) * span / UInt32(wanted))
+            if port == listenPort { continue }
             if let fd = try? Self.openSocket(local: Endpoint(address: local, port: port)) {
                 sockets.append(fd)
                 ports.append(port)

@@ -85,6 +85,37 @@ extension EndToEnd {
             }
         }
 
+        /// The send pool binds ports from `source_ports`; the VXLAN port itself, when the range
+        /// holds it, belongs to the receive sockets and must be left to them.
+        @Test(
+            "source_ports holding the VXLAN port: the router starts and carries checked 10 MB TCP",
+            .routerBinary, .timeLimit(.minutes(3)))
+        func sourcePortsHoldingTheListenPort() async throws {
+            try await withLab("offport") { lab in
+                let (a, b) = try await lab.twoHosts()
+                func config(_ host: Host, peer: Host, octet: Int, ports: String) -> String {
+                    """
+                    underlay: { local: \(host.underlayAddress), port: 4789, source_ports: \(ports) }
+                    networks:
+                      - vni: 42
+                        tap: \(lab.interfaceName("vx\(host.name)"))
+                        address: 198.19.0.\(octet)/24
+                        flood: [\(peer.underlayAddress)]
+                    """
+                }
+                let routerA = try await lab.startRouter(
+                    on: a, config: config(a, peer: b, octet: 1, ports: "4789-4789"), taps: [lab.interfaceName("vxa")])
+                let routerB = try await lab.startRouter(
+                    on: b, config: config(b, peer: a, octet: 2, ports: "4780-4843"), taps: [lab.interfaceName("vxb")])
+                try await a.ping("198.19.0.2")
+                try await b.ping("198.19.0.1")
+                try await lab.tcpTransfer(from: a, to: b, address: "198.19.0.2", bytes: 10 << 20, port: 5219, seed: 19)
+                try await lab.tcpTransfer(from: b, to: a, address: "198.19.0.1", bytes: 10 << 20, port: 5220, seed: 20)
+                try await routerA.stop()
+                try await routerB.stop()
+            }
+        }
+
         @Test(
             "offloads off on both routers: checked 50 MB TCP each way", .routerBinary, .timeLimit(.minutes(6)))
         func bothOff() async throws {
