@@ -371,6 +371,91 @@ func benchRingCrossThread(_ options: Options) -> [Double] {
 let options = parseOptions()
 
 typealias Bench = (name: String, note: String, run: (Options) -> [Double])
+// MARK: Offloads
+
+/// An IPv4 TCP frame (32-byte TCP header) with `payload` bytes, checksums complete, or the TCP
+/// checksum field holding only the pseudo-header sum (a NEEDS_CSUM super-frame).
+func tcpFrame(seq: UInt32, payload: Int, pseudoOnly: Bool = false) -> [UInt8] {
+    func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+    let l4Length = 32 + payload
+    var bytes: [UInt8] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]
+    bytes += [0x45, 0] + be16(20 + l4Length) + [0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 198, 19, 0, 1, 198, 19, 0, 2]
+    bytes += be16(40000) + be16(5201) + be16(Int(seq >> 16)) + be16(Int(seq & 0xFFFF)) + [0, 0, 0x1E, 0x61]
+    bytes += [0x80, 0x10] + be16(502) + [0, 0, 0, 0] + [1, 1, 8, 10, 0, 0, 3, 0xE8, 0, 0, 7, 0xD0]
+    bytes += (0..<payload).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 3) }
+    bytes.withUnsafeMutableBytes { raw in
+        let base = raw.baseAddress!
+        InternetChecksum.fillIPv4Header(base + 14, headerLength: 20)
+        let pseudo = InternetChecksum.pseudoHeaderSum(addresses: base + 26, addressSize: 4, protocol: 6, length: l4Length)
+        let value = pseudoOnly
+            ? InternetChecksum.fold(pseudo)
+            : InternetChecksum.finish(InternetChecksum.sum(base + 34, count: l4Length, initial: pseudo))
+        base.storeBytes(of: value.bigEndian, toByteOffset: 50, as: UInt16.self)
+    }
+    return bytes
+}
+
+func benchChecksum(_ options: Options, length: Int) -> [Double] {
+    let data = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 8)
+    for i in 0..<length { data[i] = UInt8(truncatingIfNeeded: i &* 7) }
+    let sink = Sink()
+    return measure(options) { iterations in
+        var total: UInt64 = 0
+        for _ in 0..<iterations { total &+= UInt64(InternetChecksum.fold(InternetChecksum.sum(data.baseAddress!, count: length))) }
+        sink.consume(total)
+    }
+}
+
+/// Cutting a 45-segment TSO4 super-frame (MSS 1398, as on a 1450-byte TAP), per segment.
+func benchSegment(_ options: Options) -> [Double] {
+    let segments = 45
+    let frame = tcpFrame(seq: 1, payload: segments * 1398, pseudoOnly: true)
+    let header = VirtioNetHeader(
+        flags: VirtioNetHeader.flagNeedsChecksum, gsoType: VirtioNetHeader.gsoTCPv4, headerLength: 66, gsoSize: 1398,
+        checksumStart: 34, checksumOffset: 16)
+    let out = UnsafeMutableRawPointer.allocate(byteCount: 1464 * segments, alignment: 64)
+    let sink = Sink()
+    return frame.withUnsafeBytes { raw in
+        measure(options, opsPerCall: segments) { iterations in
+            var total = 0
+            for _ in 0..<iterations {
+                var segmenter = GSOSegmenter(header: header, frame: raw.baseAddress!, length: raw.count)!
+                var k = 0
+                while !segmenter.isFinished {
+                    total &+= segmenter.next(into: out + k * 1464)
+                    k += 1
+                }
+            }
+            sink.consume(UInt64(total))
+        }
+    }
+}
+
+/// Coalescing 45 consecutive segments of one flow into one GSO frame (checksums verified), per
+/// segment. The first frame's headers are restored each round (coalescing rewrites them).
+func benchCoalesce(_ options: Options) -> [Double] {
+    let segments = 45
+    let frames = (0..<segments).map { tcpFrame(seq: 1 + UInt32($0 * 1398), payload: 1398) }
+    let length = frames[0].count
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: length * segments, alignment: 64)
+    for (k, f) in frames.enumerated() { f.withUnsafeBytes { (buffer + k * length).copyMemory(from: $0.baseAddress!, byteCount: length) } }
+    var coalescer = TCPCoalescer()
+    let sink = Sink()
+    return frames[0].withUnsafeBytes { head in
+        measure(options, opsPerCall: segments) { iterations in
+            var groups = 0
+            for _ in 0..<iterations {
+                buffer.copyMemory(from: head.baseAddress!, byteCount: 66)
+                for k in 0..<segments {
+                    coalescer.add(index: k, tag: 0, frame: buffer + k * length, length: length) { _ in groups += 1 }
+                }
+                coalescer.flush { _ in groups += 1 }
+            }
+            sink.consume(UInt64(groups))
+        }
+    }
+}
+
 let benchmarks: [Bench] = [
     ("encap 64 B", "per frame, FDB hit", { benchEncap($0, frameLength: 64, broadcast: false) }),
     ("encap 1400 B", "per frame, FDB hit", { benchEncap($0, frameLength: 1400, broadcast: false) }),
@@ -384,6 +469,9 @@ let benchmarks: [Bench] = [
     ("fdb miss 1M", "per lookup, 2^20 entries", { benchFDB($0, entries: 1 << 20, hit: false) }),
     ("ring 1 thread", "push + pop, LearnEvent", { benchRingSingle($0) }),
     ("ring 2 threads", "per item, producer and consumer threads", { benchRingCrossThread($0) }),
+    ("checksum 1448 B", "per sum (RFC 1071)", { benchChecksum($0, length: 1448) }),
+    ("segment TSO4 64 KB", "per segment (copy + headers + TCP checksum), 45 per super-frame", { benchSegment($0) }),
+    ("coalesce 45 segments", "per segment (checks + checksum verify), 45 per GSO frame", { benchCoalesce($0) }),
 ]
 
 func format(_ value: Double) -> String {
