@@ -47,6 +47,8 @@ public struct Forwarder {
     /// Scratch space for one flood list snapshot.
     let floodScratch: UnsafeMutablePointer<RemoteIndex>
     let floodCapacity: Int
+    /// Capture hook: copies for a running capture (nil when the caller keeps none, e.g. tests).
+    public let capture: WorkerCapture?
     /// Learn events queued in the current second, direct-mapped by MAC, so a busy new flow queues
     /// one event per second rather than one per packet while the control thread catches up.
     let recentLearns: UnsafeMutablePointer<(event: LearnEvent, second: UInt32)>
@@ -54,8 +56,9 @@ public struct Forwarder {
 
     public init(
         networks: [Network], remotes: RemoteTable, counters: WorkerCounters, learnRing: SPSCRing<LearnEvent>,
-        port: UInt16, sourcePorts: SourcePortRange, remoteCounters: RemoteCounters? = nil
+        port: UInt16, sourcePorts: SourcePortRange, remoteCounters: RemoteCounters? = nil, capture: WorkerCapture? = nil
     ) {
+        self.capture = capture
         self.networks = .allocate(capacity: networks.count)
         _ = self.networks.initialize(from: networks.map(\.path))
         vniTable = VNITable(networks.map(\.vni))
@@ -111,6 +114,7 @@ public struct Forwarder {
                 counters.add(.tapRxPackets, row: network)
                 counters.add(.tapRxBytes, row: network, max(length, 0))
                 counters.drop(.truncated, row: network)
+                captureDrop(.truncated, .fromTap, .frame, network, nil, i, frame, length)
                 i += 1
                 continue
             }
@@ -118,6 +122,7 @@ public struct Forwarder {
                 counters.add(.tapRxPackets, row: network)
                 counters.add(.tapRxBytes, row: network, length)
                 counters.drop(.oversize, row: network)
+                captureDrop(.oversize, .fromTap, .frame, network, nil, i, frame, length)
                 i += 1
                 continue
             }
@@ -131,6 +136,7 @@ public struct Forwarder {
             counters.add(.tapRxBytes, row: network, length)
             if fanOut == 0 {
                 counters.drop(.noDestination, row: network)
+                captureDrop(.noDestination, .fromTap, .frame, network, nil, i, frame, length)
                 i += 1
                 continue
             }
@@ -182,6 +188,18 @@ public struct Forwarder {
         }
     }
 
+    /// Capture hook: a copy of a declined packet, when a capture runs.
+    @inline(__always)
+    func captureDrop(
+        _ reason: DropReason, _ direction: CaptureDirection, _ form: CaptureForm, _ network: Int, _ remote: Endpoint?,
+        _ slot: Int, _ bytes: UnsafeRawPointer, _ length: Int
+    ) {
+        if let capture, capture.isActive {
+            capture.dropped(
+                reason, direction, form, network: network, remote: remote, slot: slot, bytes: bytes, length: length)
+        }
+    }
+
     @inline(__always)
     func countRemoteDrop(_ reason: DropReason, _ remote: RemoteIndex?) {
         if let remoteCounters, let remote { remoteCounters.drop(reason, remote: remote) }
@@ -201,15 +219,18 @@ public struct Forwarder {
             case .failure(.truncated):
                 counters.drop(.truncated, row: unattributed)
                 countRemoteDrop(.truncated, sender)
+                captureDrop(.truncated, .fromTunnel, .vxlan, -1, batch.sources[i], i, payload, min(length, batch.dataCapacity))
                 continue
             case .failure(.flagIClear):
                 counters.drop(.badFlags, row: unattributed)
                 countRemoteDrop(.badFlags, sender)
+                captureDrop(.badFlags, .fromTunnel, .vxlan, -1, batch.sources[i], i, payload, min(length, batch.dataCapacity))
                 continue
             }
             guard let network = vniTable.lookup(vni) else {
                 counters.drop(.unknownVNI, row: unattributed)
                 countRemoteDrop(.unknownVNI, sender)
+                captureDrop(.unknownVNI, .fromTunnel, .vxlan, -1, batch.sources[i], i, payload, min(length, batch.dataCapacity))
                 continue
             }
             let path = networks[network]
@@ -217,16 +238,19 @@ public struct Forwarder {
             guard path.allows(source) else {
                 counters.drop(.notAllowed, row: network)
                 countRemoteDrop(.notAllowed, sender)
+                captureDrop(.notAllowed, .fromTunnel, .vxlan, network, batch.sources[i], i, payload, min(length, batch.dataCapacity))
                 continue
             }
             guard frameLength >= EthernetFrame.headerSize else {
                 counters.drop(.truncated, row: network)
                 countRemoteDrop(.truncated, sender)
+                captureDrop(.truncated, .fromTunnel, .vxlan, network, batch.sources[i], i, payload, min(length, batch.dataCapacity))
                 continue
             }
             guard frameLength <= path.maxFrame, length <= batch.dataCapacity else {
                 counters.drop(.oversize, row: network)
                 countRemoteDrop(.oversize, sender)
+                captureDrop(.oversize, .fromTunnel, .vxlan, network, batch.sources[i], i, payload, min(length, batch.dataCapacity))
                 continue
             }
             let frame = payload + VXLANHeader.size
@@ -234,6 +258,7 @@ public struct Forwarder {
             guard !mac.isMulticast, !mac.isZero else {
                 counters.drop(.badInnerSource, row: network)
                 countRemoteDrop(.badInnerSource, sender)
+                captureDrop(.badInnerSource, .fromTunnel, .vxlan, network, batch.sources[i], i, payload, min(length, batch.dataCapacity))
                 continue
             }
             if path.learning {
@@ -243,6 +268,7 @@ public struct Forwarder {
                     } else if hit.isStatic {
                         counters.drop(.staticConflict, row: network)
                         countRemoteDrop(.staticConflict, sender)
+                        captureDrop(.staticConflict, .fromTunnel, .vxlan, network, batch.sources[i], i, payload, min(length, batch.dataCapacity))
                         continue
                     } else {
                         queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)

@@ -55,6 +55,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     public func serviceDevice(_ network: Int) -> Int {
         let read = devices[network].read(into: &deviceBatch)
         if read == 0 { return 0 }
+        forwarder.capture?.beginBatch(capacity: deviceBatch.capacity)  // capture hook
         var next = 0
         while next < deviceBatch.count {
             next = forwarder.encapsulate(network: network, batch: deviceBatch, from: next, into: &outbound)
@@ -67,6 +68,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         guard outbound.count > 0 else { return }
         link.send(&outbound)
         forwarder.accountSent(outbound)
+        if let capture = forwarder.capture, capture.isActive { capture.sent(outbound, from: deviceBatch) }  // capture hook
         outbound.removeAll()
     }
 
@@ -76,11 +78,16 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     public func serviceUnderlay(now: UInt32) -> Int {
         let received = link.receive(into: &linkBatch)
         if received == 0 { return 0 }
+        if let capture = forwarder.capture {  // capture hook
+            capture.beginBatch(capacity: linkBatch.capacity)
+            if capture.isActive { capture.received(linkBatch) }
+        }
         forwarder.decapsulate(batch: linkBatch, now: now, into: &deliveries)
         for k in 0..<deliveries.count {
             let packet = deliveries[k]
             let written = devices[packet.network].write(packet.bytes, length: packet.length)
             forwarder.accountDelivered(packet, written: written)
+            if let capture = forwarder.capture, capture.isActive { capture.delivered(packet, written: written, from: linkBatch) }  // capture hook
         }
         deliveries.removeAll()
         return received
