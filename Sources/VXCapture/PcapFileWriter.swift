@@ -39,7 +39,8 @@ public final class PcapFileWriter {
     private let dead: OpaquePointer
     private var dumper: OpaquePointer?
     private var index: UnsafeMutablePointer<FILE>?
-    private var sequence = 0
+    /// The current file's number (1 for the first).
+    public private(set) var sequence = 0
     private var recordsInFile = 0
     private var bytesInFile = 0
     /// The files written and still kept, oldest first.
@@ -58,12 +59,8 @@ public final class PcapFileWriter {
                 DLT_EN10MB, Int32(snapLength), UInt32(PCAP_TSTAMP_PRECISION_NANO))
         else { throw CaptureError("libpcap: cannot open a handle to write captures") }
         self.dead = dead
-        do {
-            try openNext()
-        } catch {
-            pcap_close(dead)
-            throw error
-        }
+        // Every property is set: a failure here runs deinit, which closes `dead`.
+        try openNext()
     }
 
     deinit {

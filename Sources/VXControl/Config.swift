@@ -1,6 +1,7 @@
 // What the router is asked to do, whether it came from a YAML file (`ConfigLoader`) or from
 // command-line flags. Plain values: `validate()` says whether they make sense together, the
 // `Router` turns them into a datapath. `nil` wherever the YAML says `auto`.
+import VXCapture
 import VXWire
 
 public struct RouterConfig: Sendable, Equatable {
@@ -10,14 +11,21 @@ public struct RouterConfig: Sendable, Equatable {
     public var networks: [NetworkConfig]
     /// The stats and control endpoint.
     public var control: ControlConfig
+    /// A capture started with the router (the `capture:` section with a `file`); nil = none.
+    public var capture: CaptureSpec?
+    /// Where `POST /v1/capture` writes its files (`capture.directory`).
+    public var captureDirectory: String = RouterConfig.defaultCaptureDirectory
+    public static let defaultCaptureDirectory = "/var/lib/vxrouter/captures"
 
     public init(
-        underlay: UnderlayConfig, workers: Int? = nil, networks: [NetworkConfig], control: ControlConfig = ControlConfig()
+        underlay: UnderlayConfig, workers: Int? = nil, networks: [NetworkConfig], control: ControlConfig = ControlConfig(),
+        capture: CaptureSpec? = nil
     ) {
         self.underlay = underlay
         self.workers = workers
         self.networks = networks
         self.control = control
+        self.capture = capture
     }
 }
 

@@ -116,8 +116,18 @@ extension Router {
             case "networks":
                 try only(.GET)
                 return try encode(["networks": networks.map { networkSummary($0) }])
+            case "capture":
+                try only(.GET, .POST, .DELETE)
+                switch method {
+                case .GET: return try captureStatus()
+                case .POST: return try startFileCapture(request.body)
+                default: return try stopCaptureRequest()
+                }
             default: break
             }
+        case 3 where segments[0] == "v1" && segments[1] == "capture" && segments[2] == "stream":
+            // GET is answered by the HTTP handler (a stream); anything else lands here.
+            try only(.GET)
         case 4... where segments[0] == "v1" && segments[1] == "networks":
             let network = try networkNamed(segments[2])
             switch (segments[3], segments.count) {

@@ -242,7 +242,7 @@ public final class CaptureTap: @unchecked Sendable {
     /// One per worker, in worker order.
     public let rings: [CaptureRing]
     /// VNI of each network, in network index order.
-    let vnis: [VNI]
+    public let vnis: [VNI]
     /// Record times are nanoseconds after this instant.
     public let epoch = ContinuousClock.now
     /// `generation << 8 | point bits`; point bits 0 = no capture. Written by the control thread.
@@ -294,10 +294,17 @@ public final class CaptureTap: @unchecked Sendable {
         return generation
     }
 
-    /// Control thread: no more copies are taken (a worker mid-batch may still push a few, which
-    /// carry the stopped capture's generation).
-    public func stop() {
-        state.store(UInt64(generation) << 8, ordering: .releasing)
+    /// Any thread (the control thread, or the capture's writer when its count or duration is
+    /// reached): no more copies are taken for capture `generation` (a worker mid-batch may still
+    /// push a few, which carry its generation). A no-op when another capture runs by now.
+    public func stop(generation stopped: UInt32) {
+        var current = state.load(ordering: .relaxed)
+        while UInt32(truncatingIfNeeded: current >> 8) == stopped, current & 0xFF != 0 {
+            let (exchanged, seen) = state.compareExchange(
+                expected: current, desired: UInt64(stopped) << 8, ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            current = seen
+        }
     }
 
     /// Control thread: whether a capture runs.
@@ -312,8 +319,9 @@ public final class CaptureTap: @unchecked Sendable {
     @inline(__always)
     func selected() -> Selected { selection.pointee }
 
+    /// Nanoseconds since `epoch`: the time base of record headers.
     @inline(__always)
-    func nanoseconds() -> Int64 {
+    public func nanoseconds() -> Int64 {
         let elapsed = ContinuousClock.now - epoch
         let (seconds, attoseconds) = elapsed.components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000

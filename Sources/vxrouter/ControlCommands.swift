@@ -350,3 +350,119 @@ struct Events: ParsableCommand {
         print(text)
     }
 }
+
+struct Capture: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Capture a running router's packets into a pcap file (or stdout), without restarting it.",
+        discussion: """
+            Points: inner (frames to/from the TAPs), outer (VXLAN packets as sent and received, written as
+            complete Ethernet/IP/UDP/VXLAN frames), drop (packets the datapath declined). The filter is
+            tcpdump syntax, compiled by libpcap and applied to the INNER frame, also for outer packets:
+              vxrouter capture --vni 42 --point outer --filter 'icmp' -w out.pcap -c 10
+              vxrouter capture --point inner -w - | tshark -r -
+            Ends after --count packets, after --duration seconds, or on Ctrl-C.
+            """)
+
+    @Option(help: "Only this VNI.") var vni: Int?
+    @Option(name: .long, help: "Capture point: inner, outer or drop (repeatable; default inner and outer).")
+    var point: [String] = []
+    @Option(help: "tcpdump-syntax filter on the inner frame.") var filter: String?
+    @Option(help: "Only packets to or from this remote VTEP.") var remote: String?
+    @Option(help: "Bytes kept per packet (64-2048) before synthesized outer headers.") var snaplen: Int?
+    @Option(name: .shortAndLong, help: "Stop after this many packets.") var count: Int?
+    @Option(help: "Stop after this many seconds.") var duration: Int?
+    @Option(name: .customShort("w"), help: "The pcap file to write, or - for stdout.") var write: String
+    @OptionGroup var options: EndpointOptions
+
+    func run() throws {
+        var query: [(String, String)] = []
+        if let vni { query.append(("vni", String(vni))) }
+        if !point.isEmpty { query.append(("points", point.joined(separator: ","))) }
+        if let filter { query.append(("filter", filter)) }
+        if let remote { query.append(("remote", remote)) }
+        if let snaplen { query.append(("snaplen", String(snaplen))) }
+        if let count { query.append(("count", String(count))) }
+        if let duration { query.append(("duration", String(duration))) }
+        let path =
+            "/v1/capture/stream"
+            + (query.isEmpty ? "" : "?" + query.map { "\(Self.percentEncode($0.0))=\(Self.percentEncode($0.1))" }.joined(separator: "&"))
+        let client = try options.client()
+        // The output is opened before the capture starts: an unwritable path is refused first.
+        let toStdout = write == "-"
+        guard let file = toStdout ? fdopen(1, "w") : fopen(write, "w") else {
+            printError("vxrouter: cannot write \(write): \(String(cString: strerror(errno)))")
+            throw ExitCode(1)
+        }
+        // Only whole records reach the file, so an interrupted capture still reads cleanly.
+        var pending: [UInt8] = []
+        var isPcap: Bool?
+        var headerDone = false
+        var records = 0
+        let magic: [[UInt8]] = [[0xD4, 0xC3, 0xB2, 0xA1], [0x4D, 0x3C, 0xB2, 0xA1]]
+        do {
+            let head = try client.stream("GET", path) { bytes in
+                pending += bytes
+                if isPcap == nil, pending.count >= 4 { isPcap = magic.contains(Array(pending.prefix(4))) }
+                guard isPcap == true else { return true }
+                var used = 0
+                if !headerDone, pending.count >= 24 {
+                    used = 24
+                    headerDone = true
+                }
+                while headerDone, pending.count - used >= 16 {
+                    let caplen = pending[used + 8..<used + 12].reversed().reduce(0) { $0 << 8 | Int($1) }
+                    guard pending.count - used >= 16 + caplen else { break }
+                    used += 16 + caplen
+                    records += 1
+                }
+                if used > 0 {
+                    _ = pending.withUnsafeBytes { fwrite($0.baseAddress, 1, used, file) }
+                    fflush(file)
+                    pending.removeFirst(used)
+                }
+                return true
+            }
+            if head.status != 200 || isPcap != true {
+                let parsed = try? JSONSerialization.jsonObject(with: Data(pending)) as? [String: Any]
+                let message = (parsed?["error"] as? [String: Any])?["message"] as? String ?? String(decoding: pending, as: UTF8.self)
+                printError("vxrouter: capture: \(head.status): \(message)")
+                if !toStdout {
+                    fclose(file)
+                    unlink(write)
+                }
+                throw ExitCode(1)
+            }
+        } catch let error as ControlClientError {
+            printError("vxrouter: \(error.description)")
+            if !toStdout {
+                fclose(file)
+                unlink(write)
+            }
+            throw ExitCode(2)
+        }
+        if !toStdout { fclose(file) }
+        var summary = "\(records) packets captured"
+        if let last = try? client.request("GET", "/v1/capture"),
+            let body = try? JSONSerialization.jsonObject(with: Data(last.body)) as? [String: Any],
+            let capture = body["capture"] as? [String: Any]
+        {
+            summary += ", \(number(capture["ring_full"])) lost to full capture rings, \(number(capture["filtered_out"])) filtered out"
+        }
+        printError(summary)
+    }
+
+    static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            if (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2D || byte == 0x2E || byte == 0x5F || byte == 0x7E
+            {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += "%" + (hex.count == 1 ? "0" : "") + hex
+            }
+        }
+        return out
+    }
+}
