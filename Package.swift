@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(
             name: "VXControlTests",
             dependencies: [
-                "VXControl", "VXWire",
+                "VXControl", "VXWire", "VXCapture", "VXDatapath",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

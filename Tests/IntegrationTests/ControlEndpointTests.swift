@@ -258,7 +258,9 @@ extension EndToEnd {
                 _ = try await lab.startRouter(
                     on: a,
                     config: openConfig.replacingOccurrences(
-                        of: "{ listen: \"0.0.0.0:4790\" }", with: "{ listen: \"0.0.0.0:4790\", token_file: \(tokenPath) }"),
+                        of: "{ listen: \"0.0.0.0:4790\" }", with: "{ listen: \"0.0.0.0:4790\", token_file: \(tokenPath) }")
+                        // Captures the fuzzer starts land in the lab's directory.
+                        + "\ncapture: { directory: \(lab.logPath("captures")) }\n",
                     taps: [tapA])
                 let socketPath = lab.logPath("b.sock")
                 _ = try await lab.startRouter(

@@ -210,3 +210,24 @@ struct CaptureSessionTests {
         #expect(!tap.isRunning, "the count ends the capture in the datapath too")
     }
 }
+
+@Suite("Capture ring")
+struct CaptureRingTests {
+    @Test func fullRingRefusesAndCountsCopiesOnly() {
+        let ring = CaptureRing(slots: 2, dataCapacity: 64)
+        let bytes = [UInt8](repeating: 7, count: 100)
+        let header = CaptureRecordHeader(point: .inner, direction: .fromTap, form: .frame, length: 100)
+        bytes.withUnsafeBytes { raw in
+            #expect(ring.push(header, raw.baseAddress!, count: 100))
+            #expect(ring.push(header, raw.baseAddress!, count: 100))
+            #expect(!ring.push(header, raw.baseAddress!, count: 100), "full: refused, the producer goes on")
+        }
+        #expect(ring.refused == 1)
+        let first = ring.peek()
+        #expect(first?.header.captured == 64, "cut at the slot's capacity")
+        #expect(first?.header.length == 100, "the original length is kept")
+        ring.release()
+        bytes.withUnsafeBytes { #expect(ring.push(header, $0.baseAddress!, count: 10)) }
+        #expect(ring.refused == 1)
+    }
+}
