@@ -296,8 +296,10 @@ extension Router {
         var remotes: [RemoteBody]
         var workers: [WorkerStats]
         var events: [String: UInt64]
+        /// Packet capture: whether one runs, its records, and copies refused by full rings since start.
+        var capture: [String: UInt64]
         enum CodingKeys: String, CodingKey {
-            case totals, networks, unattributed, remotes, workers, events
+            case totals, networks, unattributed, remotes, workers, events, capture
             case uptimeSeconds = "uptime_seconds"
         }
     }
@@ -320,6 +322,10 @@ extension Router {
                 "published": eventHub.published.load(ordering: .relaxed),
                 "dropped": eventHub.dropped.load(ordering: .relaxed),
                 "subscribers": UInt64(eventHub.subscriberCount),
+            ],
+            capture: [
+                "running": capture == nil ? 0 : 1, "records": capture?.summary.records ?? 0,
+                "ring_full_total": captureTap.refusedTotal,
             ])
     }
 
