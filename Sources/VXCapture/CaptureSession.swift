@@ -26,6 +26,12 @@ public protocol CaptureSink: AnyObject {
     var isOpen: Bool { get }
     /// The files written and still kept (empty for streams).
     var keptFiles: [String] { get }
+    /// Records handed to the sink that its reader was too slow to take (any thread).
+    var lostRecords: UInt64 { get }
+}
+
+extension CaptureSink {
+    public var lostRecords: UInt64 { 0 }
 }
 
 extension PcapFileWriter: CaptureSink {
@@ -33,35 +39,63 @@ extension PcapFileWriter: CaptureSink {
     public var keptFiles: [String] { files }
 }
 
-/// A live pcap byte stream: libpcap writes into memory, the bytes go to `deliver` (an HTTP
-/// response), which returns false once the client is gone.
-public final class PcapStreamSink: CaptureSink {
-    private let stream: PcapByteStream
-    private let deliver: ([UInt8]) -> Bool
-    private let finish: () -> Void
-    private var pending: [UInt8] = []
-    private var open = true
+/// What a stream's reader did with a chunk of records.
+public enum StreamDelivery: Sendable {
+    case delivered
+    /// The reader was too slow for too long: the chunk (whole records) was left out.
+    case tooSlow
+    /// The reader is gone.
+    case closed
+}
 
-    /// `deliver` takes whole records' bytes and returns false once the reader is gone; `finish`
+/// A live pcap byte stream: libpcap writes into memory, the bytes go to `deliver` (an HTTP
+/// response). Chunks are whole records, so a chunk left out for a reader that is too slow
+/// keeps the stream a valid pcap file; the records in it are counted (`lostRecords`).
+public final class PcapStreamSink: CaptureSink, @unchecked Sendable {
+    private let stream: PcapByteStream
+    private let deliver: (_ bytes: [UInt8], _ wait: Bool) -> StreamDelivery
+    private let finish: () -> Void
+    /// After a chunk was left out, the next one is offered without waiting: a stuck reader
+    /// costs one wait, not one per chunk (and never holds up a stop for long).
+    private var readerStuck = false
+    private var pending: [UInt8] = []
+    private var pendingRecords: UInt64 = 0
+    private var open = true
+    /// Written by the writer thread, read by anyone.
+    private let lost = Atomic<UInt64>(0)
+
+    /// `deliver` takes whole records' bytes (waiting a little for room when `wait`); `finish`
     /// is called once, when the capture ends.
-    public init(snapLength: Int, deliver: @escaping ([UInt8]) -> Bool, finish: @escaping () -> Void) throws(CaptureError) {
+    public init(
+        snapLength: Int, deliver: @escaping (_ bytes: [UInt8], _ wait: Bool) -> StreamDelivery,
+        finish: @escaping () -> Void
+    ) throws(CaptureError) {
         stream = try PcapByteStream(snapLength: snapLength)
         self.deliver = deliver
         self.finish = finish
         // The file header at once, so `tshark -r -` starts even before the first packet.
-        open = deliver(stream.take())
+        // (Never left out: a reader that cannot take 24 bytes is treated as gone.)
+        open = deliver(stream.take(), true) == .delivered
     }
 
     public func write(_ record: CaptureRecord) throws(CaptureError) {
         pending += stream.encode(record)
+        pendingRecords += 1
         // Batched: one delivery per 64 KiB or per idle moment, not per packet.
         if pending.count >= 1 << 16 { flush() }
     }
 
     public func flush() {
-        guard !pending.isEmpty else { return }
-        if !deliver(pending) { open = false }
+        guard !pending.isEmpty, open else { return }
+        switch deliver(pending, !readerStuck) {
+        case .delivered: readerStuck = false
+        case .tooSlow:
+            readerStuck = true
+            lost.add(pendingRecords, ordering: .relaxed)
+        case .closed: open = false
+        }
         pending.removeAll(keepingCapacity: true)
+        pendingRecords = 0
     }
 
     public func close() {
@@ -71,6 +105,7 @@ public final class PcapStreamSink: CaptureSink {
 
     public var isOpen: Bool { open }
     public var keptFiles: [String] { [] }
+    public var lostRecords: UInt64 { lost.load(ordering: .relaxed) }
 }
 
 /// Why a capture ended.
@@ -90,12 +125,15 @@ public struct CaptureSummary: Sendable, Encodable {
     public var filter: String?
     public var snaplen: Int
     public var file: String?
-    /// Records written.
+    /// Records written (for streams: delivered to the client).
     public var records: UInt64
     /// Copies the filter (or VNI of an unattributed packet) did not select.
     public var filteredOut: UInt64
     /// Copies lost because a worker's capture ring was full: the capture's loss, never a forwarded packet's.
     public var ringFull: UInt64
+    /// Stream records left out because the client read too slowly (whole records; the stream
+    /// stays valid pcap). 0 for files.
+    public var slowClient: UInt64
     public var files: [String]
     public var seconds: Double
     public var ended: String?
@@ -103,7 +141,7 @@ public struct CaptureSummary: Sendable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case id, running, points, vni, remote, filter, snaplen, file, records, files, seconds, ended, error
-        case filteredOut = "filtered_out", ringFull = "ring_full"
+        case filteredOut = "filtered_out", ringFull = "ring_full", slowClient = "slow_client"
     }
 }
 
@@ -178,8 +216,8 @@ public final class CaptureSession: @unchecked Sendable {
         return CaptureSummary(
             id: generation, running: !isFinished, points: spec.pointNames, vni: spec.vni?.rawValue,
             remote: spec.remote?.description, filter: spec.filter, snaplen: spec.snapLength, file: spec.file,
-            records: records.load(ordering: .relaxed), filteredOut: filtered.load(ordering: .relaxed),
-            ringFull: refused, files: files, seconds: elapsed, ended: end?.rawValue, error: error)
+            records: records.load(ordering: .relaxed) &- sink.lostRecords, filteredOut: filtered.load(ordering: .relaxed),
+            ringFull: refused, slowClient: sink.lostRecords, files: files, seconds: elapsed, ended: end?.rawValue, error: error)
     }
 
     private func seconds(_ duration: Duration) -> Double {

@@ -71,7 +71,7 @@ extension Router {
             "capture ended",
             metadata: [
                 "id": "\(summary.id)", "ended": "\(summary.ended ?? "?")", "records": "\(summary.records)",
-                "ring_full": "\(summary.ringFull)", "filtered_out": "\(summary.filteredOut)",
+                "ring_full": "\(summary.ringFull)", "slow_client": "\(summary.slowClient)", "filtered_out": "\(summary.filteredOut)",
                 "error": "\(summary.error ?? "")",
             ])
         return summary
@@ -136,7 +136,7 @@ extension Router {
             let filter = try compileFilter(spec.filter)
             let sink = try PcapStreamSink(
                 snapLength: spec.snapLength + CaptureSession.synthesizedHeaderRoom,
-                deliver: { connection.offer($0) }, finish: { connection.finish() })
+                deliver: { connection.offer($0, patience: $1 ? .milliseconds(200) : .zero) }, finish: { connection.finish() })
             try startCapture(spec, filter: filter, sink: sink)
             return nil
         } catch let error as ErrorWithStatus {
@@ -278,22 +278,26 @@ final class CaptureStreamConnection: Sendable {
 
     init(channel: any Channel) { self.channel = channel }
 
-    /// Writer thread: queues `bytes`; false once the client is gone.
-    func offer(_ bytes: [UInt8]) -> Bool {
+    /// Writer thread: queues `bytes` (whole records). Waits up to `patience` for room — so a
+    /// briefly slow client costs ring copies (counted), not stream records — then leaves the
+    /// chunk out; a stop request is never held up for longer than that.
+    func offer(_ bytes: [UInt8], patience: Duration = .milliseconds(200)) -> StreamDelivery {
+        let deadline = ContinuousClock.now + patience
         while true {
             var schedule = false
-            let outcome: Bool? = state.withLock { state in
-                if state.closed { return false }
+            let outcome: StreamDelivery? = state.withLock { state in
+                if state.closed { return .closed }
                 if state.pending.count + bytes.count > Self.maxPending, !state.pending.isEmpty { return nil }
                 state.pending += bytes
                 if state.ready, !state.drainScheduled {
                     state.drainScheduled = true
                     schedule = true
                 }
-                return true
+                return .delivered
             }
             if schedule { channel.eventLoop.execute { self.drain() } }
             if let outcome { return outcome }
+            if ContinuousClock.now >= deadline { return .tooSlow }
             usleep(1000)
         }
     }

@@ -446,7 +446,9 @@ struct Capture: ParsableCommand {
             let body = try? JSONSerialization.jsonObject(with: Data(last.body)) as? [String: Any],
             let capture = body["capture"] as? [String: Any]
         {
-            summary += ", \(number(capture["ring_full"])) lost to full capture rings, \(number(capture["filtered_out"])) filtered out"
+            summary +=
+                ", \(number(capture["ring_full"])) lost to full capture rings, \(number(capture["slow_client"])) to a slow reader, "
+                + "\(number(capture["filtered_out"])) filtered out"
         }
         printError(summary)
     }

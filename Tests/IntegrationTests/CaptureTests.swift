@@ -10,6 +10,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 extension Lab {
     /// `tshark -r FILE -T fields -e ...` in the test's own namespace (the file is on disk).
     func tshark(_ file: String, fields: [String], filter: String? = nil) async throws -> [[String]] {
@@ -152,7 +156,19 @@ extension EndToEnd {
                 #expect(decoded.count == 20)
                 #expect(decoded.filter { $0[0] == "42" }.count == 10, "10 outer records with VNI 42: \(decoded)")
 
-                // 3. A live stream (curl | file) during a checked bulk transfer.
+                // 3. Drops carry their reason (side index) and decode as VXLAN.
+                let dropStart = try await a.control(
+                    "POST", "/v1/capture", body: #"{"file":"drops.pcap","points":["drop"],"count":5}"#)
+                #expect(dropStart.status == 201, "\(dropStart)")
+                try await lab.sendVXLAN(from: b, to: a.underlayAddress, kind: "bad-flags", count: 5)
+                try await waitFinished(a)
+                let dropIndex = try String(contentsOfFile: directory + "/drops.pcap.idx", encoding: .utf8)
+                    .split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: "\t").map(String.init) }
+                #expect(dropIndex.count == 5 && dropIndex.allSatisfy { $0[2] == "drop" && $0[6] == "bad_flags" }, "\(dropIndex)")
+                let dropRows = try await lab.tshark(directory + "/drops.pcap", fields: ["udp.dstport", "vxlan.vni"])
+                #expect(dropRows.count == 5 && dropRows.allSatisfy { $0[0] == "4789" && !$0[1].isEmpty }, "\(dropRows)")
+
+                // 4. A live stream (curl | file) during a checked bulk transfer.
                 let streamed = lab.logPath("stream.pcap")
                 let curl = try lab.spawn(
                     a.command([
@@ -179,6 +195,34 @@ extension EndToEnd {
                 // ran a little longer on both ends, hence >=).
                 #expect(records > 0 && ringFull >= 0, "\(last)")
                 #expect(records + ringFull >= offered, "records \(records) + ring_full \(ringFull) < \(offered)")
+
+                // 5. A client that does not read: forwarding goes on (transfer checked), and the
+                // capture reports what it lost — ring copies and/or records left out of the stream.
+                let stuck = try lab.spawn(
+                    a.command([
+                        "/bin/sh", "-c", "curl -sN 'http://127.0.0.1:4790/v1/capture/stream?points=inner,outer' | sleep 120",
+                    ]), name: "curl-stuck")
+                defer { stuck.signal(SIGKILL) }
+                try await waitRunning(a)
+                let stuckBefore = try await routerA.stats()
+                try await lab.tcpTransfer(from: a, to: b, address: "198.19.0.2", bytes: 30 << 20, port: 5313, seed: 6)
+                let stuckAfter = try await routerA.stats()
+                let clock = ContinuousClock()
+                let stopStarted = clock.now
+                let stuckEnd = try await a.control("DELETE", "/v1/capture")
+                #expect(clock.now - stopStarted < .seconds(3), "a stuck client does not hold up the stop")
+                let stuckSummary = stuckEnd.json["capture"] as? [String: Any] ?? [:]
+                let lost = ((stuckSummary["ring_full"] as? NSNumber)?.intValue ?? 0) + ((stuckSummary["slow_client"] as? NSNumber)?.intValue ?? 0)
+                let written = (stuckSummary["records"] as? NSNumber)?.intValue ?? 0
+                var moved = 0
+                for counter in ["tap_rx_packets", "tunnel_tx_packets", "tunnel_rx_packets", "tap_tx_packets"] {
+                    moved += try stuckAfter.counter(counter, vni: 42) - stuckBefore.counter(counter, vni: 42)
+                }
+                #expect(lost > 0, "a reader that never reads must cost the capture something: \(stuckSummary)")
+                #expect(written + lost >= moved, "every copy is either written or counted lost: \(stuckSummary), moved \(moved)")
+                let stats = try await a.control("GET", "/v1/stats")
+                let captureStats = stats.json["capture"] as? [String: Any] ?? [:]
+                #expect((captureStats["ring_full_total"] as? NSNumber)?.intValue ?? -1 >= (stuckSummary["ring_full"] as? NSNumber)?.intValue ?? 0)
 
                 try await routerA.stop()
                 try await routerB.stop()
