@@ -97,6 +97,7 @@ extension Router {
         guard let name = spec.file else {
             throw ErrorWithStatus(.badRequest, "missing field \"file\": a file name in the capture directory \(captureDirectory)")
         }
+        reapCapture()  // one that just reached its count is not "running"
         if capture != nil { throw ErrorWithStatus(.conflict, "a capture is already running; stop it first (DELETE /v1/capture)") }
         let filter = try compileFilter(spec.filter)
         do {
@@ -120,6 +121,7 @@ extension Router {
 
     /// `DELETE /v1/capture`.
     func stopCaptureRequest() throws -> APIResponse {
+        reapCapture()
         guard capture != nil else { throw ErrorWithStatus(.notFound, "no capture is running") }
         let summary = stopCapture()
         return try encode(CaptureBody(capture: summary, ringFullTotal: captureTap.refusedTotal))
@@ -130,6 +132,7 @@ extension Router {
     func startStreamCapture(_ query: [String: String], connection: CaptureStreamConnection) -> APIResponse? {
         do {
             let spec = try captureSpec(query.mapValues { $0 as Any }, fileAllowed: false)
+            reapCapture()
             if capture != nil {
                 throw ErrorWithStatus(.conflict, "a capture is already running; stop it first (DELETE /v1/capture)")
             }

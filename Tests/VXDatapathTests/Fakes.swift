@@ -104,7 +104,7 @@ final class Harness {
 
     init(
         _ specs: [NetworkSpec] = [NetworkSpec(vni: 42)], underlayMaxFrame: Int = 9000, ringCapacity: Int = 256,
-        batchSize: Int = 8, workerMaxFrame: Int? = nil
+        batchSize: Int = 8, workerMaxFrame: Int? = nil, captureTap: CaptureTap? = nil
     ) {
         networks = specs.enumerated().map { index, spec in
             Network(
@@ -116,7 +116,8 @@ final class Harness {
         ring = SPSCRing(capacity: ringCapacity)
         let forwarder = Forwarder(
             networks: networks, remotes: remotes, counters: counters, learnRing: ring, port: Self.port,
-            sourcePorts: SourcePortRange(Self.sourcePorts), remoteCounters: remoteCounters)
+            sourcePorts: SourcePortRange(Self.sourcePorts), remoteCounters: remoteCounters,
+            capture: captureTap.map { WorkerCapture(tap: $0, worker: 0, localPort: Self.port) })
         taps = networks.map { _ in FakeTap() }
         worker = Worker(
             devices: taps, link: link, forwarder: forwarder, batchSize: batchSize,
