@@ -192,7 +192,9 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(context: context, head: head, keepAlive: keepAlive, .error(.badRequest, "the request target is not a valid path"))
             return
         }
-        let changes = head.method != .GET && head.method != .HEAD && head.method != .OPTIONS
+        // A live capture is a GET but exposes traffic and starts work: it needs the token like a change.
+        let changes =
+            (head.method != .GET && head.method != .HEAD && head.method != .OPTIONS) || path == "/v1/capture/stream"
         if changes, let token {
             let presented = head.headers.first(name: "authorization").flatMap { value -> [UInt8]? in
                 let prefix = "bearer "

@@ -355,12 +355,10 @@ struct Capture: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Capture a running router's packets into a pcap file (or stdout), without restarting it.",
         discussion: """
-            Points: inner (frames to/from the TAPs), outer (VXLAN packets as sent and received, written as
-            complete Ethernet/IP/UDP/VXLAN frames), drop (packets the datapath declined). The filter is
-            tcpdump syntax, compiled by libpcap and applied to the INNER frame, also for outer packets:
+            Points: inner (frames to/from the TAPs), outer (VXLAN packets as sent and received, written as complete Ethernet/IP/UDP/VXLAN frames), drop (packets the datapath declined). The filter is tcpdump syntax, compiled by libpcap and applied to the INNER frame, also for outer packets. Ends after --count packets, after --duration seconds, or on Ctrl-C. The router streams pcap; drop reasons and inner/outer packet numbers are in the side index of router-side captures (POST /v1/capture, config capture:).
+
               vxrouter capture --vni 42 --point outer --filter 'icmp' -w out.pcap -c 10
               vxrouter capture --point inner -w - | tshark -r -
-            Ends after --count packets, after --duration seconds, or on Ctrl-C.
             """)
 
     @Option(help: "Only this VNI.") var vni: Int?
@@ -371,7 +369,8 @@ struct Capture: ParsableCommand {
     @Option(help: "Bytes kept per packet (64-2048) before synthesized outer headers.") var snaplen: Int?
     @Option(name: .shortAndLong, help: "Stop after this many packets.") var count: Int?
     @Option(help: "Stop after this many seconds.") var duration: Int?
-    @Option(name: .customShort("w"), help: "The pcap file to write, or - for stdout.") var write: String
+    @Option(name: .customShort("w"), help: ArgumentHelp("The pcap file to write, or - for stdout.", valueName: "file"))
+    var write: String
     @OptionGroup var options: EndpointOptions
 
     func run() throws {

@@ -24,10 +24,13 @@ extension Lab {
         return result.stdout.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
     }
 
-    func requireTshark() throws {
+    /// tshark reads the captures back; without it the tests skip, except in CI where they fail.
+    func tsharkAvailable() -> Bool {
         guard FileManager.default.isExecutableFile(atPath: LabEnvironment.tool("tshark")) else {
-            throw LabFailure("tshark is missing (apt-get install tshark; Tools/test.sh installs it)")
+            #expect(!LabEnvironment.isCI, "tshark is missing (apt-get install tshark; Tools/test.sh installs it)")
+            return false
         }
+        return true
     }
 }
 
@@ -51,7 +54,7 @@ extension EndToEnd {
         @Test("vxrouter capture: outer VXLAN with the VNI, inner filter selects exactly ICMP, count; bad input refused", .routerBinary, .timeLimit(.minutes(4)))
         func commandLineCapture() async throws {
             try await withLab("capcli") { lab in
-                try lab.requireTshark()
+                guard lab.tsharkAvailable() else { return }
                 let (a, b) = try await lab.twoHosts()
                 let tapA = lab.interfaceName("cpa")
                 let tapB = lab.interfaceName("cpb")
@@ -72,6 +75,14 @@ extension EndToEnd {
                 #expect(apiBad.status == 400 && apiBad.errorMessage?.contains("nonsense") == true, "\(apiBad)")
                 let idle = try await a.control("GET", "/v1/capture")
                 #expect(idle.status == 200 && !(idle.json["capture"] is [String: Any]), "nothing ran: \(idle)")
+
+                // --duration ends a capture by itself (nothing matches here: an empty, valid file).
+                let timed = lab.logPath("timed.pcap")
+                let clock = ContinuousClock()
+                let started = clock.now
+                try await a.vxrouter(["capture", "--duration", "1", "--point", "drop", "-w", timed])
+                #expect(clock.now - started < .seconds(5))
+                #expect(try await lab.tshark(timed, fields: ["frame.number"]).isEmpty)
 
                 // 5 pings = 10 outer ICMP packets (requests out, replies in), while TCP flows too.
                 let out = lab.logPath("outer.pcap")
@@ -104,7 +115,7 @@ extension EndToEnd {
         @Test("config rotation, inner/outer matching, live stream during a bulk transfer", .routerBinary, .timeLimit(.minutes(6)))
         func configAPIAndStream() async throws {
             try await withLab("capapi") { lab in
-                try lab.requireTshark()
+                guard lab.tsharkAvailable() else { return }
                 let (a, b) = try await lab.twoHosts()
                 let tapA = lab.interfaceName("cqa")
                 let tapB = lab.interfaceName("cqb")

@@ -329,6 +329,10 @@ extension EndToEnd {
                 let overSocket = try await b.vxrouterJSON(["stats", "--endpoint", "unix:\(socketPath)"])
                 #expect(networkTraffic(overSocket, vni: 42, "tunnel_rx_packets") > 0, "\(overSocket)")
 
+                // A live capture exposes traffic: the token is needed although it is a GET.
+                let stream = try await b.control("GET", "/v1/capture/stream?count=1", url: url)
+                #expect(stream.status == 401, "\(stream)")
+
                 // Fuzzing against the OpenAPI description: no 5xx, responses as documented.
                 let schemathesis = LabEnvironment.tool("schemathesis")
                 guard FileManager.default.isExecutableFile(atPath: schemathesis) else {
