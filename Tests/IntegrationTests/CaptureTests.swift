@@ -179,6 +179,18 @@ extension EndToEnd {
                 let dropRows = try await lab.tshark(directory + "/drops.pcap", fields: ["udp.dstport", "vxlan.vni"])
                 #expect(dropRows.count == 5 && dropRows.allSatisfy { $0[0] == "4789" && !$0[1].isEmpty }, "\(dropRows)")
 
+                // The command's --router-file form: the router writes the file and its index.
+                let cli = try lab.spawn(
+                    a.command([LabEnvironment.routerBinary, "capture", "--point", "drop", "--router-file", "cli.pcap", "-c", "3"]),
+                    name: "capture-router-file")
+                try await waitRunning(a)
+                try await lab.sendVXLAN(from: b, to: a.underlayAddress, kind: "unknown-vni", count: 3)
+                let cliExited = await cli.wait(timeout: .seconds(20))
+                let cliResult = cli.result(timedOut: !cliExited)
+                #expect(cliResult.succeeded && cliResult.stderr.contains("3 packets captured"), "\(cliResult.summary)")
+                let cliIndex = try String(contentsOfFile: directory + "/cli.pcap.idx", encoding: .utf8)
+                #expect(cliIndex.components(separatedBy: "unknown_vni").count - 1 == 3, "\(cliIndex)")
+
                 // 4. A live stream (curl | file) during a checked bulk transfer.
                 let streamed = lab.logPath("stream.pcap")
                 let curl = try lab.spawn(
