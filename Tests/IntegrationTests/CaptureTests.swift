@@ -191,6 +191,18 @@ extension EndToEnd {
                 let cliIndex = try String(contentsOfFile: directory + "/cli.pcap.idx", encoding: .utf8)
                 #expect(cliIndex.components(separatedBy: "unknown_vni").count - 1 == 3, "\(cliIndex)")
 
+                // Ctrl-C on the command stops the router's capture.
+                let follow = try lab.spawn(
+                    a.command([LabEnvironment.routerBinary, "capture", "--point", "outer", "--router-file", "follow.pcap"]),
+                    name: "capture-follow")
+                try await waitRunning(a)
+                follow.signal(SIGINT)
+                let followExited = await follow.wait(timeout: .seconds(10))
+                let followResult = follow.result(timedOut: !followExited)
+                #expect(followResult.succeeded && followResult.stderr.contains("ended: stopped"), "\(followResult.summary)")
+                let afterFollow = try await a.control("GET", "/v1/capture")
+                #expect((afterFollow.json["capture"] as? [String: Any])?["running"] as? Bool == false, "\(afterFollow)")
+
                 // 4. A live stream (curl | file) during a checked bulk transfer.
                 let streamed = lab.logPath("stream.pcap")
                 let curl = try lab.spawn(
