@@ -182,7 +182,7 @@ public final class CaptureSession: @unchecked Sendable {
     }
 
     /// Control thread: arms the tap and starts the writer. The tap must be idle.
-    public func start(id: Int) throws {
+    public func start() throws {
         generation = tap.start(
             CaptureSelection(points: spec.points, vni: spec.vni, remote: spec.remote, snapLength: spec.snapLength))
         do {

@@ -35,7 +35,7 @@ extension Router {
     func startCapture(_ spec: CaptureSpec, filter: InnerFilter?, sink: any CaptureSink) throws {
         let session = CaptureSession(
             spec: spec, tap: captureTap, filter: filter, sink: sink, local: config.underlay.local)
-        try session.start(id: 0)
+        try session.start()
         capture = session
         logger.info(
             "capture started",

@@ -191,7 +191,7 @@ struct CaptureSessionTests {
         let spec = CaptureSpec(points: [.outer], filter: "icmp", count: 2)
         let session = CaptureSession(
             spec: spec, tap: tap, filter: try InnerFilter("icmp"), sink: sink, local: IPAddress("10.0.0.1")!)
-        try session.start(id: 0)
+        try session.start()
         let remote = Endpoint(address: IPAddress("10.0.0.2")!, port: 4789)
         for (i, proto) in [UInt8(6), 1, 6, 1, 1].enumerated() {
             let payload: [UInt8] = [0x08, 0, 0, 0, 0, 0, 42, 0] + innerFrame(protocol: proto)
