@@ -16,8 +16,8 @@ import Testing
 
 extension Lab {
     /// `tshark -r FILE -T fields -e ...` in the test's own namespace (the file is on disk).
-    func tshark(_ file: String, fields: [String], filter: String? = nil) async throws -> [[String]] {
-        var arguments = [LabEnvironment.tool("tshark"), "-n", "-r", file, "-T", "fields", "-E", "separator=|"]
+    func tshark(_ file: String, fields: [String], filter: String? = nil, options: [String] = []) async throws -> [[String]] {
+        var arguments = [LabEnvironment.tool("tshark"), "-n", "-r", file, "-T", "fields", "-E", "separator=|"] + options
         if let filter { arguments += ["-Y", filter] }
         for field in fields { arguments += ["-e", field] }
         let result = try await run(arguments, timeout: .seconds(60))
@@ -261,6 +261,35 @@ extension EndToEnd {
                 let captureStats = stats.json["capture"] as? [String: Any] ?? [:]
                 #expect((captureStats["ring_full_total"] as? NSNumber)?.intValue ?? -1 >= (stuckSummary["ring_full"] as? NSNumber)?.intValue ?? 0)
 
+                try await routerA.stop()
+                try await routerB.stop()
+            }
+        }
+
+        @Test("IPv6 underlay: outer records decode with IPv6 and a valid UDP checksum", .routerBinary, .timeLimit(.minutes(3)))
+        func ipv6Underlay() async throws {
+            try await withLab("cap6") { lab in
+                guard lab.tsharkAvailable() else { return }
+                let (a, b) = try await lab.twoHosts(ipv6Underlay: true)
+                let tapA = lab.interfaceName("c6a")
+                let tapB = lab.interfaceName("c6b")
+                let routerA = try await lab.startRouter(on: a, tap: tapA, remotes: [b.underlayAddress], address: "198.19.0.1/24")
+                let routerB = try await lab.startRouter(on: b, tap: tapB, remotes: [a.underlayAddress], address: "198.19.0.2/24")
+                try await a.ping("198.19.0.2", count: 1)
+                let out = lab.logPath("outer6.pcap")
+                let capture = try lab.spawn(
+                    a.command([LabEnvironment.routerBinary, "capture", "--point", "outer", "--filter", "icmp", "-w", out, "-c", "4"]),
+                    name: "capture-v6")
+                try await waitRunning(a)
+                try await a.ping("198.19.0.2", count: 2)
+                let exited = await capture.wait(timeout: .seconds(20))
+                #expect(capture.result(timedOut: !exited).succeeded)
+                let rows = try await lab.tshark(
+                    out, fields: ["ipv6.src", "ipv6.dst", "vxlan.vni", "icmp.type", "udp.checksum.status"],
+                    options: ["-o", "udp.check_checksum:TRUE"])
+                #expect(rows.count == 4, "\(rows)")
+                #expect(rows.allSatisfy { $0[2] == "42" && $0[4] == "1" }, "VNI 42, UDP checksum good: \(rows)")
+                #expect(Set(rows.map { $0[0] }) == ["2001:db8::1", "2001:db8::2"], "\(rows)")
                 try await routerA.stop()
                 try await routerB.stop()
             }
