@@ -26,7 +26,7 @@ let package = Package(
         .target(
             name: "VXControl",
             dependencies: [
-                "VXWire", "VXDatapath", "VXPlatform",
+                "VXWire", "VXDatapath", "VXPlatform", "VXCapture",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -34,6 +34,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Packet capture: the writer thread, libpcap files and streams, BPF filters on inner frames.
+        .target(name: "VXCapture", dependencies: ["VXDatapath", "VXPlatform", "VXWire", "CPcap"]),
         .executableTarget(
             name: "vxrouter",
             dependencies: [
@@ -60,11 +62,12 @@ let package = Package(
         .testTarget(name: "VXWireTests", dependencies: ["VXWire"]),
         // Test-only: counts heap allocations per thread by interposing malloc (see its header).
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
+        .testTarget(name: "VXCaptureTests", dependencies: ["VXCapture", "VXDatapath", "VXWire", "CPcap"]),
         .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire", "CMallocCounter"]),
         .testTarget(
             name: "VXControlTests",
             dependencies: [
-                "VXControl", "VXWire",
+                "VXControl", "VXWire", "VXCapture", "VXDatapath",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

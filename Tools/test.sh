@@ -13,9 +13,10 @@ say() { printf '== %s\n' "$*"; }
 
 # 1. Build and lab prerequisites, installed only when missing (a warm machine downloads nothing).
 #    libpcap-dev: the CPcap system library (vxload replays captures; capture writes them).
+#    tshark reads captures back in the packet capture tests; curl streams one live.
 #    kmod gives the kernel a modprobe to auto-load vxlan/veth/tun/bridge modules.
 missing=()
-for package in iproute2 iputils-ping python3 procps kmod prometheus libpcap-dev; do
+for package in iproute2 iputils-ping python3 procps kmod prometheus libpcap-dev tshark curl; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$package")
     fi

@@ -1,6 +1,7 @@
 // What the router is asked to do, whether it came from a YAML file (`ConfigLoader`) or from
 // command-line flags. Plain values: `validate()` says whether they make sense together, the
 // `Router` turns them into a datapath. `nil` wherever the YAML says `auto`.
+import VXCapture
 import VXWire
 
 public struct RouterConfig: Sendable, Equatable {
@@ -13,16 +14,22 @@ public struct RouterConfig: Sendable, Equatable {
     /// TAP offloads (virtio headers, checksum/TSO/USO) with UDP GSO sends and UDP GRO receives;
     /// false runs the plain datapath (one frame per read, raw-socket sends).
     public var offloads: Bool
+    /// A capture started with the router (the `capture:` section with a `file`); nil = none.
+    public var capture: CaptureSpec?
+    /// Where `POST /v1/capture` writes its files (`capture.directory`).
+    public var captureDirectory: String = RouterConfig.defaultCaptureDirectory
+    public static let defaultCaptureDirectory = "/var/lib/vxrouter/captures"
 
     public init(
         underlay: UnderlayConfig, workers: Int? = nil, networks: [NetworkConfig], control: ControlConfig = ControlConfig(),
-        offloads: Bool = true
+        offloads: Bool = true, capture: CaptureSpec? = nil
     ) {
         self.underlay = underlay
         self.workers = workers
         self.networks = networks
         self.control = control
         self.offloads = offloads
+        self.capture = capture
     }
 }
 

@@ -8,6 +8,8 @@
 //
 // The first problem found is thrown as a `ConfigError`; nothing in here traps on bad input.
 import VXWire
+import VXCapture
+import VXDatapath
 import Yams
 
 #if canImport(Glibc)
@@ -109,7 +111,10 @@ public enum ConfigLoader {
 }
 
 enum ConfigKeys {
-    static let root = ["underlay", "workers", "networks", "control", "offloads"]
+    static let root = ["underlay", "workers", "networks", "control", "offloads", "capture"]
+    static let capture = [
+        "directory", "points", "vni", "remote", "filter", "snaplen", "count", "duration", "file", "rotate_bytes", "rotate_files",
+    ]
     static let control = ["enabled", "listen", "token_file"]
     static let underlay = ["local", "port", "source_ports", "mtu"]
     static let network = [
@@ -319,7 +324,82 @@ struct ConfigReader {
         }
         var control = ControlConfig()
         if let field = optional(top, "control") { control = try controlConfig(field) }
-        return RouterConfig(underlay: underlay, workers: workers, networks: networks, control: control, offloads: offloads)
+        var capture: CaptureSpec?
+        var directory = RouterConfig.defaultCaptureDirectory
+        if let field = optional(top, "capture") {
+            (capture, directory) = try captureConfig(field, served: networks.map(\.vni), family: underlay.local.family)
+        }
+        var config = RouterConfig(underlay: underlay, workers: workers, networks: networks, control: control, offloads: offloads, capture: capture)
+        config.captureDirectory = directory
+        return config
+    }
+
+    /// The `capture:` section: checked in full here (the filter compiled by libpcap) so
+    /// `check-config` catches it; only the file's writability waits for the router's start.
+    mutating func captureConfig(_ field: ConfigField, served: [VNI], family: IPAddress.Family) throws(ConfigError)
+        -> (CaptureSpec?, String)
+    {
+        let fields = try field.mapping(allowed: ConfigKeys.capture)
+        var directory = RouterConfig.defaultCaptureDirectory
+        if let dir = optional(fields, "directory") {
+            directory = try dir.string()
+            guard directory.hasPrefix("/"), directory.utf8.count > 1 else {
+                throw dir.error("\(ConfigReader.quoted(directory)) is not an absolute directory path")
+            }
+        }
+        // Only `directory`: no capture at start.
+        if fields.values.keys.allSatisfy({ $0 == "directory" }) { return (nil, directory) }
+        var spec = CaptureSpec()
+        spec.file = try required(fields, "file").string()
+        if let points = optional(fields, "points") {
+            var set: Set<CapturePoint> = []
+            for element in try elements(points, expected: "capture points (inner, outer, drop)") {
+                let name = try element.string()
+                guard let point = CapturePoint(name: name) else {
+                    throw element.error("\(ConfigReader.quoted(name)) is not a capture point (inner, outer, drop)")
+                }
+                set.insert(point)
+            }
+            spec.points = set
+        }
+        if let vni = optional(fields, "vni") {
+            let value = try vni.integer(in: 0...Int(VNI.max))
+            guard let served = served.first(where: { Int($0.rawValue) == value }) else {
+                throw vni.error("vni \(value) is not one of the networks")
+            }
+            spec.vni = served
+        }
+        if let remote = optional(fields, "remote") {
+            let address = try remote.address()
+            if address.family != family {
+                throw remote.error("\(address) is \(familyName(address.family)) but the underlay is \(familyName(family))")
+            }
+            spec.remote = address
+        }
+        if let filter = optional(fields, "filter") {
+            let text = try filter.string()
+            do {
+                _ = try InnerFilter(text)
+            } catch {
+                throw filter.error(error.description)
+            }
+            spec.filter = text
+        }
+        if let v = optional(fields, "snaplen") { spec.snapLength = try v.integer(in: CaptureSpec.Limits.snapLength) }
+        if let v = optional(fields, "count") { spec.count = try v.integer(in: CaptureSpec.Limits.count) }
+        if let v = optional(fields, "duration") {
+            spec.duration = Double(try v.integer(in: 1...Int(CaptureSpec.Limits.duration.upperBound)))
+        }
+        if let v = optional(fields, "rotate_bytes") {
+            spec.rotateBytes = try v.integer(in: CaptureSpec.Limits.rotateBytes)
+        }
+        if let v = optional(fields, "rotate_files") {
+            spec.rotateFiles = try v.integer(in: CaptureSpec.Limits.rotateFiles)
+        }
+        if let (key, reason) = spec.problem() {
+            throw (fields.values[key] ?? field).error(reason)
+        }
+        return (spec, directory)
     }
 
     mutating func controlConfig(_ field: ConfigField) throws(ConfigError) -> ControlConfig {

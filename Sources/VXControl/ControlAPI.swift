@@ -116,8 +116,18 @@ extension Router {
             case "networks":
                 try only(.GET)
                 return try encode(["networks": networks.map { networkSummary($0) }])
+            case "capture":
+                try only(.GET, .POST, .DELETE)
+                switch method {
+                case .GET: return try captureStatus()
+                case .POST: return try startFileCapture(request.body)
+                default: return try stopCaptureRequest()
+                }
             default: break
             }
+        case 3 where segments[0] == "v1" && segments[1] == "capture" && segments[2] == "stream":
+            // GET is answered by the HTTP handler (a stream); anything else lands here.
+            try only(.GET)
         case 4... where segments[0] == "v1" && segments[1] == "networks":
             let network = try networkNamed(segments[2])
             switch (segments[3], segments.count) {
@@ -286,8 +296,10 @@ extension Router {
         var remotes: [RemoteBody]
         var workers: [WorkerStats]
         var events: [String: UInt64]
+        /// Packet capture: whether one runs, its records, and copies refused by full rings since start.
+        var capture: [String: UInt64]
         enum CodingKeys: String, CodingKey {
-            case totals, networks, unattributed, remotes, workers, events
+            case totals, networks, unattributed, remotes, workers, events, capture
             case uptimeSeconds = "uptime_seconds"
         }
     }
@@ -310,6 +322,10 @@ extension Router {
                 "published": eventHub.published.load(ordering: .relaxed),
                 "dropped": eventHub.dropped.load(ordering: .relaxed),
                 "subscribers": UInt64(eventHub.subscriberCount),
+            ],
+            capture: [
+                "running": capture == nil ? 0 : 1, "records": capture?.summary.records ?? 0,
+                "ring_full_total": captureTap.refusedTotal,
             ])
     }
 

@@ -129,6 +129,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var body: [UInt8] = []
     private var tooLarge = false
     private var subscriber: EventSubscriber?
+    private var captureStream: CaptureStreamConnection?
 
     init(token: [UInt8]?, queue: ControlQueue, hub: EventHub) {
         self.token = token
@@ -166,11 +167,16 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             hub.unsubscribe(subscriber)
             self.subscriber = nil
         }
+        captureStream?.close()
+        captureStream = nil
         context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { subscriber?.drain() }
+        if context.channel.isWritable {
+            subscriber?.drain()
+            captureStream?.drain()
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -186,7 +192,9 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(context: context, head: head, keepAlive: keepAlive, .error(.badRequest, "the request target is not a valid path"))
             return
         }
-        let changes = head.method != .GET && head.method != .HEAD && head.method != .OPTIONS
+        // A live capture is a GET but exposes traffic and starts work: it needs the token like a change.
+        let changes =
+            (head.method != .GET && head.method != .HEAD && head.method != .OPTIONS) || path == "/v1/capture/stream"
         if changes, let token {
             let presented = head.headers.first(name: "authorization").flatMap { value -> [UInt8]? in
                 let prefix = "bearer "
@@ -203,6 +211,10 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if path == "/v1/events" && head.method == .GET {
             startEventStream(context: context, head: head)
+            return
+        }
+        if path == "/v1/capture/stream" && head.method == .GET {
+            startCaptureStream(context: context, head: head, query: query)
             return
         }
         let request = APIRequest(method: head.method, path: path, query: query, body: body)
@@ -249,6 +261,34 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var hello = context.channel.allocator.buffer(capacity: 32)
         hello.writeString(": subscribed\nretry: 1000\n\n")
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(hello))), promise: nil)
+    }
+
+    /// A live capture as a pcap byte stream: the control thread checks the query and starts the
+    /// capture (or answers 4xx); the bytes then flow until the capture ends or the client leaves.
+    private func startCaptureStream(context: ChannelHandlerContext, head: HTTPRequestHead, query: [String: String]) {
+        let connection = CaptureStreamConnection(channel: context.channel)
+        // Held from now on, so a client that leaves before the capture starts still stops it.
+        captureStream = connection
+        let promise = context.eventLoop.makePromise(of: APIResponse?.self)
+        let queued = queue.submit { router in promise.succeed(router.startStreamCapture(query, connection: connection)) }
+        guard queued else {
+            respond(context: context, head: head, keepAlive: false, .error(.serviceUnavailable, "the router is stopping"))
+            return
+        }
+        promise.futureResult.assumeIsolated().whenSuccess { refusal in
+            if let refusal {
+                self.captureStream = nil
+                self.respond(context: context, head: head, keepAlive: head.isKeepAlive, refusal)
+                return
+            }
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "application/vnd.tcpdump.pcap")
+            headers.add(name: "cache-control", value: "no-cache")
+            context.writeAndFlush(
+                self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))),
+                promise: nil)
+            connection.open()
+        }
     }
 
     /// `/v1/x?a=b` → ("/v1/x", ["a": "b"]), percent-decoded; nil for targets that are not a path.

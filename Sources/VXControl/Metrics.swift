@@ -55,6 +55,12 @@ extension Router {
         out.sample("vxrouter_build_info", [("version", vxrouterVersion)], 1)
         out.family("vxrouter_uptime_seconds", "gauge", "Seconds since the router started.")
         out.sample("vxrouter_uptime_seconds", [], uptimeSeconds)
+        out.family(
+            "vxrouter_capture_ring_full_total", "counter",
+            "Packet capture copies refused by full worker rings (the capture's loss, never a forwarded packet's).")
+        out.sample("vxrouter_capture_ring_full_total", [], captureTap.refusedTotal)
+        out.family("vxrouter_capture_running", "gauge", "1 while a packet capture runs.")
+        out.sample("vxrouter_capture_running", [], capture == nil ? 0 : 1)
         out.family("vxrouter_workers", "gauge", "Worker threads.")
         out.sample("vxrouter_workers", [], UInt64(counters.count))
 

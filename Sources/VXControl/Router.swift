@@ -13,6 +13,7 @@
 //     queue) and return.
 import Foundation
 import Logging
+import VXCapture
 import VXDatapath
 import VXPlatform
 import VXWire
@@ -46,6 +47,13 @@ public final class Router {
     /// Per network: the second of the last FDB-full event, so a MAC flood publishes one a second.
     private var lastFullEvent: [UInt32]
     let startedAt = monotonicMilliseconds()
+    /// Packet capture (README "Packet capture"): the datapath's switch and rings, the capture
+    /// that runs (at most one), and the summary of the last one. Control thread only.
+    private(set) var captureTap: CaptureTap!
+    var capture: CaptureSession?
+    var lastCapture: CaptureSummary?
+    /// The config's `capture:` section, opened (file created, filter compiled) before anything else.
+    private var configCapture: (CaptureSpec, InnerFilter?, PcapFileWriter)?
 
     // The control endpoint (nil when `control.enabled` is false).
     let controlQueue: ControlQueue
@@ -104,6 +112,10 @@ public final class Router {
             }
         }
 
+        if let spec = config.capture {
+            // Before any TAP or socket: a bad filter or an unwritable file stops the start here.
+            configCapture = try Self.openCaptureFile(spec)
+        }
         do {
             try open(workerCount: config.workers ?? onlineCPUCount())
             if config.control.enabled {
@@ -152,6 +164,7 @@ public final class Router {
             try tap.setUp()
         }
         let cpus = onlineCPUCount()
+        captureTap = CaptureTap(workers: workerCount, networks: networks.map(\.vni))
         for w in 0..<workerCount {
             let wcounters = WorkerCounters(networks: networks.count)
             let wremotes = RemoteCounters(capacity: remotes.capacity)
@@ -159,7 +172,8 @@ public final class Router {
             let forwarder = Forwarder(
                 networks: networks, remotes: remotes, counters: wcounters, learnRing: ring,
                 port: config.underlay.port, sourcePorts: SourcePortRange(config.underlay.sourcePorts),
-                remoteCounters: wremotes)
+                remoteCounters: wremotes,
+                capture: WorkerCapture(tap: captureTap, worker: w, localPort: config.underlay.port))
             let link = try UDPLink(
                 local: local, batchSize: batchSize, sendCapacity: max(batchSize, 64) + forwarder.maxFanOut, pool: pool,
                 gro: offloads)
@@ -213,6 +227,10 @@ public final class Router {
                 "control": "\(server.map { "\($0.address)" } ?? "off")",
             ])
         logger.info("offloads", metadata: offloadSummary)
+        if let (spec, filter, writer) = configCapture {
+            configCapture = nil
+            try startCapture(spec, filter: filter, sink: writer)
+        }
         var lastAgeing = monotonicSeconds()
         var reportedFailures = 0
         var reportedGSOFallbacks = 0
@@ -227,6 +245,7 @@ public final class Router {
                     break controlLoop
                 }
             }
+            reapCapture()
             let now = monotonicSeconds()
             applyLearnEvents(now: now)
             if now != lastAgeing {
@@ -247,6 +266,7 @@ public final class Router {
         }
         // Requests already queued are answered; later ones get 503 from the endpoint.
         for work in controlQueue.close() { work(self) }
+        stopCapture()
         server?.shutdown()
         server = nil
         for loop in loops { loop.requestStop() }

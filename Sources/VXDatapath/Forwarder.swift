@@ -47,6 +47,8 @@ public struct Forwarder {
     /// Scratch space for one flood list snapshot.
     let floodScratch: UnsafeMutablePointer<RemoteIndex>
     let floodCapacity: Int
+    /// Capture hook: copies for a running capture (nil when the caller keeps none, e.g. tests).
+    public let capture: WorkerCapture?
     /// Learn events queued in the current second, direct-mapped by MAC, so a busy new flow queues
     /// one event per second rather than one per packet while the control thread catches up.
     let recentLearns: UnsafeMutablePointer<(event: LearnEvent, second: UInt32)>
@@ -54,8 +56,9 @@ public struct Forwarder {
 
     public init(
         networks: [Network], remotes: RemoteTable, counters: WorkerCounters, learnRing: SPSCRing<LearnEvent>,
-        port: UInt16, sourcePorts: SourcePortRange, remoteCounters: RemoteCounters? = nil
+        port: UInt16, sourcePorts: SourcePortRange, remoteCounters: RemoteCounters? = nil, capture: WorkerCapture? = nil
     ) {
+        self.capture = capture
         self.networks = .allocate(capacity: networks.count)
         _ = self.networks.initialize(from: networks.map(\.path))
         vniTable = VNITable(networks.map(\.vni))
@@ -117,6 +120,7 @@ public struct Forwarder {
                 counters.add(.tapRxPackets, row: network)
                 counters.add(.tapRxBytes, row: network, max(length, 0))
                 counters.drop(.truncated, row: network)
+                captureDrop(.truncated, .fromTap, .frame, network, nil, i, frame, length)
                 i += 1
                 continue
             }
@@ -124,6 +128,7 @@ public struct Forwarder {
                 counters.add(.tapRxPackets, row: network)
                 counters.add(.tapRxBytes, row: network, length)
                 counters.drop(.oversize, row: network)
+                captureDrop(.oversize, .fromTap, .frame, network, nil, i, frame, length)
                 i += 1
                 continue
             }
@@ -137,6 +142,7 @@ public struct Forwarder {
             counters.add(.tapRxBytes, row: network, length)
             if fanOut == 0 {
                 counters.drop(.noDestination, row: network)
+                captureDrop(.noDestination, .fromTap, .frame, network, nil, i, frame, length)
                 i += 1
                 continue
             }
@@ -188,6 +194,18 @@ public struct Forwarder {
         }
     }
 
+    /// Capture hook: a copy of a declined packet, when a capture runs.
+    @inline(__always)
+    func captureDrop(
+        _ reason: DropReason, _ direction: CaptureDirection, _ form: CaptureForm, _ network: Int, _ remote: Endpoint?,
+        _ slot: Int, _ bytes: UnsafeRawPointer, _ length: Int
+    ) {
+        if let capture, capture.isActive {
+            capture.dropped(
+                reason, direction, form, network: network, remote: remote, slot: slot, bytes: bytes, length: length)
+        }
+    }
+
     @inline(__always)
     func countRemoteDrop(_ reason: DropReason, _ remote: RemoteIndex?) {
         if let remoteCounters, let remote { remoteCounters.drop(reason, remote: remote) }
@@ -210,14 +228,20 @@ public struct Forwarder {
             let segment = batch.segmentSizes[i]
             if segment <= 0 || segment >= length || length > batch.dataCapacity {
                 if out.remaining < 1 { return i }
-                decapsulateOne(payload, length: length, fits: length <= batch.dataCapacity, source: source, now: now, into: &out)
+                decapsulateOne(
+                    payload, length: length, fits: length <= batch.dataCapacity, source: source,
+                    number: i * PacketBatch.datagramsPerSlot, stored: min(length, batch.dataCapacity), now: now, into: &out)
             } else {
                 if out.remaining < (length + segment - 1) / segment { return i }
                 var offset = 0
+                var number = i * PacketBatch.datagramsPerSlot
                 while offset < length {
                     let piece = min(segment, length - offset)
-                    decapsulateOne(payload + offset, length: piece, fits: true, source: source, now: now, into: &out)
+                    decapsulateOne(
+                        payload + offset, length: piece, fits: true, source: source, number: number, stored: piece, now: now,
+                        into: &out)
                     offset += segment
+                    number += 1
                 }
             }
             i += 1
@@ -227,8 +251,8 @@ public struct Forwarder {
 
     @inline(__always)
     func decapsulateOne(
-        _ payload: UnsafeMutableRawPointer, length: Int, fits: Bool, source endpoint: Endpoint, now: UInt32,
-        into out: inout PacketList
+        _ payload: UnsafeMutableRawPointer, length: Int, fits: Bool, source endpoint: Endpoint, number: Int, stored: Int,
+        now: UInt32, into out: inout PacketList
     ) {
         let source = endpoint.address
         let sender = remoteCounters == nil ? nil : remotes.index(of: source)
@@ -239,15 +263,18 @@ public struct Forwarder {
         case .failure(.truncated):
             counters.drop(.truncated, row: unattributed)
             countRemoteDrop(.truncated, sender)
+            captureDrop(.truncated, .fromTunnel, .vxlan, -1, endpoint, number, payload, stored)
             return
         case .failure(.flagIClear):
             counters.drop(.badFlags, row: unattributed)
             countRemoteDrop(.badFlags, sender)
+            captureDrop(.badFlags, .fromTunnel, .vxlan, -1, endpoint, number, payload, stored)
             return
         }
         guard let network = vniTable.lookup(vni) else {
             counters.drop(.unknownVNI, row: unattributed)
             countRemoteDrop(.unknownVNI, sender)
+            captureDrop(.unknownVNI, .fromTunnel, .vxlan, -1, endpoint, number, payload, stored)
             return
         }
         let path = networks[network]
@@ -255,16 +282,19 @@ public struct Forwarder {
         guard path.allows(source) else {
             counters.drop(.notAllowed, row: network)
             countRemoteDrop(.notAllowed, sender)
+            captureDrop(.notAllowed, .fromTunnel, .vxlan, network, endpoint, number, payload, stored)
             return
         }
         guard frameLength >= EthernetFrame.headerSize else {
             counters.drop(.truncated, row: network)
             countRemoteDrop(.truncated, sender)
+            captureDrop(.truncated, .fromTunnel, .vxlan, network, endpoint, number, payload, stored)
             return
         }
         guard frameLength <= path.maxFrame, fits else {
             counters.drop(.oversize, row: network)
             countRemoteDrop(.oversize, sender)
+            captureDrop(.oversize, .fromTunnel, .vxlan, network, endpoint, number, payload, stored)
             return
         }
         let frame = payload + VXLANHeader.size
@@ -272,6 +302,7 @@ public struct Forwarder {
         guard !mac.isMulticast, !mac.isZero else {
             counters.drop(.badInnerSource, row: network)
             countRemoteDrop(.badInnerSource, sender)
+            captureDrop(.badInnerSource, .fromTunnel, .vxlan, network, endpoint, number, payload, stored)
             return
         }
         if path.learning {
@@ -281,6 +312,7 @@ public struct Forwarder {
                 } else if hit.isStatic {
                     counters.drop(.staticConflict, row: network)
                     countRemoteDrop(.staticConflict, sender)
+                    captureDrop(.staticConflict, .fromTunnel, .vxlan, network, endpoint, number, payload, stored)
                     return
                 } else {
                     queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)
@@ -301,10 +333,11 @@ public struct Forwarder {
     /// Counts a frame read from network `network`'s TAP that never became a packet (a super-frame
     /// the segmenter refused, a checksum it could not complete).
     @inline(__always)
-    public func dropDeviceFrame(_ reason: DropReason, network: Int, length: Int) {
+    public func dropDeviceFrame(_ reason: DropReason, network: Int, slot: Int, frame: UnsafeRawPointer, length: Int) {
         counters.add(.tapRxPackets, row: network)
         counters.add(.tapRxBytes, row: network, max(length, 0))
         counters.drop(reason, row: network)
+        captureDrop(reason, .fromTap, .frame, network, nil, slot, frame, length)
     }
 
     /// Counts a frame written to (or refused by) a TAP.

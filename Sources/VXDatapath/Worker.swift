@@ -47,6 +47,9 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     /// With offloads: the segments of one super-frame, then encapsulated in place.
     private var segments: PacketBatch
     private var outbound: PacketList
+    /// `outbound` holds segments cut into `segments` (not frames of `deviceBatch`): for capture.
+    /// Set while a super-frame's segments are encapsulated; everything is flushed before it changes.
+    private var outboundHoldsSegments = false
     private var deliveries: PacketList
     private var coalescer = TCPCoalescer()
 
@@ -94,6 +97,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     public func serviceDevice(_ network: Int) -> Int {
         let read = devices[network].read(into: &deviceBatch)
         if read == 0 { return 0 }
+        forwarder.capture?.beginBatch(capacity: deviceBatch.capacity)  // capture hook
         if offloads {
             serviceOffloadBatch(network)
         } else {
@@ -125,7 +129,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
                         frame: frame, length: length, start: Int(header.checksumStart),
                         offset: Int(header.checksumOffset))
                 {
-                    forwarder.dropDeviceFrame(.truncated, network: network, length: length)
+                    forwarder.dropDeviceFrame(.truncated, network: network, slot: i, frame: frame, length: length)
                     deviceBatch.lengths[i] = -1
                 }
                 continue
@@ -134,11 +138,11 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             encapsulate(network, from: runStart, upTo: i, of: &deviceBatch)
             runStart = i + 1
             guard var segmenter = GSOSegmenter(header: header, frame: frame, length: length) else {
-                forwarder.dropDeviceFrame(.truncated, network: network, length: length)
+                forwarder.dropDeviceFrame(.truncated, network: network, slot: i, frame: frame, length: length)
                 continue
             }
             guard segmenter.maxSegmentLength <= segments.dataCapacity else {
-                forwarder.dropDeviceFrame(.oversize, network: network, length: length)
+                forwarder.dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length)
                 continue
             }
             while !segmenter.isFinished {
@@ -150,9 +154,12 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
                     n += 1
                 }
                 segments.count = n
+                forwarder.capture?.beginSegments(capacity: n)  // capture hook
+                outboundHoldsSegments = true
                 encapsulate(network, from: 0, upTo: n, of: &segments)
             }
             flushOutbound()
+            outboundHoldsSegments = false
         }
         encapsulate(network, from: runStart, upTo: deviceBatch.count, of: &deviceBatch)
     }
@@ -161,6 +168,13 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         guard outbound.count > 0 else { return }
         link.send(&outbound)
         forwarder.accountSent(outbound)
+        if let capture = forwarder.capture, capture.isActive {  // capture hook
+            if outboundHoldsSegments {
+                capture.sent(outbound, from: segments, numbering: .segments)
+            } else {
+                capture.sent(outbound, from: deviceBatch, numbering: .batch)
+            }
+        }
         outbound.removeAll()
     }
 
@@ -170,6 +184,10 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     public func serviceUnderlay(now: UInt32) -> Int {
         let received = link.receive(into: &linkBatch)
         if received == 0 { return 0 }
+        if let capture = forwarder.capture {  // capture hook
+            capture.beginBatch(capacity: linkBatch.capacity * PacketBatch.datagramsPerSlot)
+            if capture.isActive { capture.received(linkBatch) }
+        }
         var next = 0
         while next < linkBatch.count {
             next = forwarder.decapsulate(batch: linkBatch, from: next, now: now, into: &deliveries)
@@ -180,6 +198,9 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
                     let packet = deliveries[k]
                     let written = devices[packet.network].write(packet.bytes, length: packet.length)
                     forwarder.accountDelivered(packet, written: written)
+                    if let capture = forwarder.capture, capture.isActive {  // capture hook
+                        capture.delivered(packet, written: written, from: linkBatch)
+                    }
                 }
             }
             deliveries.removeAll()
@@ -188,6 +209,11 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     }
 
     private func deliverCoalesced() {
+        // Inner copies are taken before the coalescer rewrites the head frame of a group in place;
+        // a group the TAP refuses is then recorded again, frame by frame, as drops.
+        if let capture = forwarder.capture, capture.isActive {  // capture hook
+            for k in 0..<deliveries.count { capture.deliveredInner(deliveries[k], from: linkBatch) }
+        }
         for k in 0..<deliveries.count {
             let packet = deliveries[k]
             coalescer.add(index: k, tag: packet.network, frame: packet.bytes, length: packet.length) { group in
@@ -203,6 +229,9 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         let written = devices[network].write(pieces: group.pieces)
         for k in group.first..<(group.first + group.count) {
             forwarder.accountDelivered(deliveries[k], written: written)
+        }
+        if !written, let capture = forwarder.capture, capture.isActive {  // capture hook
+            for k in group.first..<(group.first + group.count) { capture.refused(deliveries[k], from: linkBatch) }
         }
     }
 }

@@ -2,6 +2,7 @@
 // the API's JSON with --json, and a clear message when no router answers.
 import ArgumentParser
 import Foundation
+import Synchronization
 import VXControl
 import VXWire
 
@@ -348,5 +349,201 @@ struct Events: ParsableCommand {
             text += "  \(key)=\(number(fields[key]))"
         }
         print(text)
+    }
+}
+
+/// Set by SIGINT while `vxrouter capture --router-file` follows a capture.
+let captureInterrupted = Atomic<Bool>(false)
+
+struct Capture: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Capture a running router's packets into a pcap file (or stdout), without restarting it.",
+        discussion: """
+            Points: inner (frames to/from the TAPs), outer (VXLAN packets as sent and received, written as complete Ethernet/IP/UDP/VXLAN frames), drop (packets the datapath declined). The filter is tcpdump syntax, compiled by libpcap and applied to the INNER frame, also for outer packets. Ends after --count packets, after --duration seconds, or on Ctrl-C. With -w the router streams pcap to this command. With --router-file the router writes the file in its capture directory, with a side index <file>.idx (inner/outer packet numbers, drop reasons) and optional rotation; Ctrl-C stops it.
+
+              vxrouter capture --vni 42 --point outer --filter 'icmp' -w out.pcap -c 10
+              vxrouter capture --point inner -w - | tshark -r -
+              vxrouter capture --point drop --router-file drops.pcap --rotate-bytes 100000000 --rotate-files 5
+            """)
+
+    @Option(help: "Only this VNI.") var vni: Int?
+    @Option(name: .long, help: "Capture point: inner, outer or drop (repeatable; default inner and outer).")
+    var point: [String] = []
+    @Option(help: "tcpdump-syntax filter on the inner frame.") var filter: String?
+    @Option(help: "Only packets to or from this remote VTEP.") var remote: String?
+    @Option(help: "Bytes kept per packet (64-2048) before synthesized outer headers.") var snaplen: Int?
+    @Option(name: .shortAndLong, help: "Stop after this many packets.") var count: Int?
+    @Option(help: "Stop after this many seconds.") var duration: Int?
+    @Option(name: .customShort("w"), help: ArgumentHelp("The pcap file to write, or - for stdout.", valueName: "file"))
+    var write: String?
+    @Option(
+        help: ArgumentHelp(
+            "Instead of -w: the router writes NAME in its capture directory, with the side index (packet numbers, drop reasons) and rotation.",
+            valueName: "name"))
+    var routerFile: String?
+    @Option(help: "With --router-file: start a new file before one would pass this many bytes.") var rotateBytes: Int?
+    @Option(help: "With --router-file and --rotate-bytes: keep this many files.") var rotateFiles: Int?
+    @OptionGroup var options: EndpointOptions
+
+    func validate() throws {
+        guard (write == nil) != (routerFile == nil) else {
+            throw ValidationError("give exactly one of -w FILE and --router-file NAME")
+        }
+        if routerFile == nil, rotateBytes != nil || rotateFiles != nil {
+            throw ValidationError("--rotate-bytes and --rotate-files need --router-file (the router rotates its own files)")
+        }
+    }
+
+    func run() throws {
+        if let routerFile { return try runOnRouter(routerFile) }
+        let write = self.write!
+        var query: [(String, String)] = []
+        if let vni { query.append(("vni", String(vni))) }
+        if !point.isEmpty { query.append(("points", point.joined(separator: ","))) }
+        if let filter { query.append(("filter", filter)) }
+        if let remote { query.append(("remote", remote)) }
+        if let snaplen { query.append(("snaplen", String(snaplen))) }
+        if let count { query.append(("count", String(count))) }
+        if let duration { query.append(("duration", String(duration))) }
+        let path =
+            "/v1/capture/stream"
+            + (query.isEmpty ? "" : "?" + query.map { "\(Self.percentEncode($0.0))=\(Self.percentEncode($0.1))" }.joined(separator: "&"))
+        let client = try options.client()
+        // The output is opened before the capture starts: an unwritable path is refused first.
+        let toStdout = write == "-"
+        guard let file = toStdout ? fdopen(1, "w") : fopen(write, "w") else {
+            printError("vxrouter: cannot write \(write): \(String(cString: strerror(errno)))")
+            throw ExitCode(1)
+        }
+        // Only whole records reach the file, so an interrupted capture still reads cleanly.
+        var pending: [UInt8] = []
+        var isPcap: Bool?
+        var headerDone = false
+        var records = 0
+        let magic: [[UInt8]] = [[0xD4, 0xC3, 0xB2, 0xA1], [0x4D, 0x3C, 0xB2, 0xA1]]
+        do {
+            let head = try client.stream("GET", path) { bytes in
+                pending += bytes
+                if isPcap == nil, pending.count >= 4 { isPcap = magic.contains(Array(pending.prefix(4))) }
+                guard isPcap == true else { return true }
+                var used = 0
+                if !headerDone, pending.count >= 24 {
+                    used = 24
+                    headerDone = true
+                }
+                while headerDone, pending.count - used >= 16 {
+                    let caplen = pending[used + 8..<used + 12].reversed().reduce(0) { $0 << 8 | Int($1) }
+                    guard pending.count - used >= 16 + caplen else { break }
+                    used += 16 + caplen
+                    records += 1
+                }
+                if used > 0 {
+                    _ = pending.withUnsafeBytes { fwrite($0.baseAddress, 1, used, file) }
+                    fflush(file)
+                    pending.removeFirst(used)
+                }
+                return true
+            }
+            if head.status != 200 || isPcap != true {
+                let parsed = try? JSONSerialization.jsonObject(with: Data(pending)) as? [String: Any]
+                let message = (parsed?["error"] as? [String: Any])?["message"] as? String ?? String(decoding: pending, as: UTF8.self)
+                printError("vxrouter: capture: \(head.status): \(message)")
+                if !toStdout {
+                    fclose(file)
+                    unlink(write)
+                }
+                throw ExitCode(1)
+            }
+        } catch let error as ControlClientError {
+            printError("vxrouter: \(error.description)")
+            if !toStdout {
+                fclose(file)
+                unlink(write)
+            }
+            throw ExitCode(2)
+        }
+        if !toStdout { fclose(file) }
+        var summary = "\(records) packets captured"
+        if let last = try? client.request("GET", "/v1/capture"),
+            let body = try? JSONSerialization.jsonObject(with: Data(last.body)) as? [String: Any],
+            let capture = body["capture"] as? [String: Any]
+        {
+            summary +=
+                ", \(number(capture["ring_full"])) lost to full capture rings, \(number(capture["slow_client"])) to a slow reader, "
+                + "\(number(capture["filtered_out"])) filtered out"
+        }
+        printError(summary)
+    }
+
+    /// `--router-file`: `POST /v1/capture`, then follow it until it ends; Ctrl-C stops it.
+    func runOnRouter(_ name: String) throws {
+        var body: [String: Any] = ["file": name]
+        if let vni { body["vni"] = vni }
+        if !point.isEmpty { body["points"] = point.flatMap { $0.split(separator: ",").map(String.init) } }
+        if let filter { body["filter"] = filter }
+        if let remote { body["remote"] = remote }
+        if let snaplen { body["snaplen"] = snaplen }
+        if let count { body["count"] = count }
+        if let duration { body["duration"] = duration }
+        if let rotateBytes { body["rotate_bytes"] = rotateBytes }
+        if let rotateFiles { body["rotate_files"] = rotateFiles }
+        let client = try options.client()
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]), as: UTF8.self)
+        let started = try request(client, "POST", "/v1/capture", json: text)
+        let id = ((started["capture"] as? [String: Any])?["id"] as? NSNumber)?.intValue
+        signal(SIGINT) { _ in captureInterrupted.store(true, ordering: .relaxed) }
+        var last: [String: Any] = [:]
+        while true {
+            if captureInterrupted.load(ordering: .relaxed) {
+                last = (try request(client, "DELETE", "/v1/capture", acceptNotFound: true)["capture"] as? [String: Any]) ?? last
+                break
+            }
+            let status = try request(client, "GET", "/v1/capture")
+            guard let capture = status["capture"] as? [String: Any], (capture["id"] as? NSNumber)?.intValue == id else { break }
+            last = capture
+            if capture["running"] as? Bool != true { break }
+            usleep(200_000)
+        }
+        let files = (last["files"] as? [String] ?? []).joined(separator: " ")
+        printError(
+            "\(number(last["records"])) packets captured, \(number(last["ring_full"])) lost to full capture rings, "
+                + "\(number(last["filtered_out"])) filtered out; ended: \(number(last["ended"] ?? "stopped")); files: \(files)")
+        if let error = last["error"] as? String { printError("vxrouter: capture: \(error)") }
+    }
+
+    /// One request; 2xx answers parsed, anything else printed as the router's reason (exit 1).
+    func request(_ client: ControlClient, _ method: String, _ path: String, json: String? = nil, acceptNotFound: Bool = false)
+        throws -> [String: Any]
+    {
+        let response: ControlResponse
+        do {
+            response = try client.request(method, path, json: json)
+        } catch {
+            printError("vxrouter: \(error.description)")
+            throw ExitCode(2)
+        }
+        let parsed = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
+        if acceptNotFound, response.status == 404 { return [:] }
+        guard (200..<300).contains(response.status) else {
+            let message = (parsed["error"] as? [String: Any])?["message"] as? String ?? response.text
+            printError("vxrouter: capture: \(response.status): \(message)")
+            throw ExitCode(1)
+        }
+        return parsed
+    }
+
+    static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            if (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2D || byte == 0x2E || byte == 0x5F || byte == 0x7E
+            {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += "%" + (hex.count == 1 ? "0" : "") + hex
+            }
+        }
+        return out
     }
 }

@@ -123,7 +123,7 @@ final class Harness {
 
     init(
         _ specs: [NetworkSpec] = [NetworkSpec(vni: 42)], underlayMaxFrame: Int = 9000, ringCapacity: Int = 256,
-        batchSize: Int = 8, workerMaxFrame: Int? = nil, offloads: Bool = false
+        batchSize: Int = 8, workerMaxFrame: Int? = nil, offloads: Bool = false, captureTap: CaptureTap? = nil
     ) {
         networks = specs.enumerated().map { index, spec in
             Network(
@@ -135,7 +135,8 @@ final class Harness {
         ring = SPSCRing(capacity: ringCapacity)
         let forwarder = Forwarder(
             networks: networks, remotes: remotes, counters: counters, learnRing: ring, port: Self.port,
-            sourcePorts: SourcePortRange(Self.sourcePorts), remoteCounters: remoteCounters)
+            sourcePorts: SourcePortRange(Self.sourcePorts), remoteCounters: remoteCounters,
+            capture: captureTap.map { WorkerCapture(tap: $0, worker: 0, localPort: Self.port) })
         taps = networks.map { _ in FakeTap() }
         for tap in taps { tap.virtioHeaders = offloads }
         worker = Worker(

@@ -72,6 +72,23 @@ extension TransmitEnd {
 /// a little, short enough not to matter at a rate a queue can take.
 private func backOff() { usleep(50) }
 
+/// One sendmmsg of messages `start ..< start + count`, repeated after a pause while the kernel
+/// pushes back (a full queue: ENOBUFS, EAGAIN); any other error is the end's to describe.
+private func sendPushingBack(
+    _ messages: MessageVector, on fd: FileDescriptor, from start: Int, count: Int, retries: inout UInt64,
+    describe: (SystemError) -> String
+) throws(LoadError) -> Int {
+    while true {
+        do {
+            if let sent = try messages.send(on: fd, from: start, count: count) { return sent }
+        } catch {
+            guard error.errno == ENOBUFS || error.errno == EAGAIN else { throw LoadError(describe(error)) }
+        }
+        retries += 1
+        backOff()
+    }
+}
+
 final class PacketTransmitter: TransmitEnd {
     let name: String
     let fd: FileDescriptor
@@ -91,16 +108,8 @@ final class PacketTransmitter: TransmitEnd {
 
     func send(_ batch: FrameBatch, from start: Int, count: Int) throws(LoadError) -> Int {
         for i in start..<(start + count) { messages.setBuffer(i, base: batch.frame(i), length: batch.lengths[i]) }
-        while true {
-            do {
-                if let sent = try messages.send(on: fd, from: start, count: count) { return sent }
-            } catch {
-                guard error.errno == ENOBUFS || error.errno == EAGAIN else {
-                    throw LoadError(describeSendError(error, end: "iface:\(name)", length: batch.lengths[start]))
-                }
-            }
-            retries += 1
-            backOff()
+        return try sendPushingBack(messages, on: fd, from: start, count: count, retries: &retries) { error in
+            describeSendError(error, end: "iface:\(name)", length: batch.lengths[start])
         }
     }
 
@@ -136,16 +145,8 @@ final class UDPTransmitter: TransmitEnd {
             VXLANHeader.encode(vni: VNI(unchecked: batch.vnis[i]), to: header)
             messages.setBuffer(i, base: header, length: VXLANHeader.size + batch.lengths[i])
         }
-        while true {
-            do {
-                if let sent = try messages.send(on: fd, from: start, count: count) { return sent }
-            } catch {
-                guard error.errno == ENOBUFS || error.errno == EAGAIN else {
-                    throw LoadError(describeSendError(error, end: "vxlan:\(remote)", length: batch.lengths[start]))
-                }
-            }
-            retries += 1
-            backOff()
+        return try sendPushingBack(messages, on: fd, from: start, count: count, retries: &retries) { error in
+            describeSendError(error, end: "vxlan:\(remote)", length: batch.lengths[start])
         }
     }
 
