@@ -124,11 +124,12 @@ struct AllocationTests {
         }
     }
 
-    /// The most allocations forwarding `packets` packets may make. Zero in an optimised build
-    /// (what the router runs; `swift test -c release --filter AllocationTests`). An unoptimised
-    /// (debug) build allocates a few times per batch for things the optimiser removes (closure
-    /// contexts, unspecialised generics), so there the bound is one per four packets: it still
-    /// catches anything that allocates per packet.
+    /// The most allocations forwarding `packets` packets may make. Zero in an optimised build,
+    /// what the router runs (`swift test -c release -Xswiftc -enable-testing --filter
+    /// AllocationTests`; -enable-testing for the @testable imports). An unoptimised (debug) build
+    /// allocates a few times per batch for things the optimiser removes (closure contexts,
+    /// unspecialised generics), so there the bound is one per four packets: it still catches
+    /// anything that allocates per packet.
     static func allowed(packets: Int) -> UInt64 {
         #if DEBUG
             return UInt64(packets / 4)
