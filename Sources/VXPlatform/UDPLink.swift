@@ -103,13 +103,7 @@ public final class UDPSendPool: @unchecked Sendable {
                 try? UDPLink.setOption(fd, SOL_SOCKET, SO_SNDBUF, 4 << 20, "SO_SNDBUF", context)
             }
             try? UDPLink.setOption(fd, SOL_SOCKET, SO_RCVBUF, 4096, "SO_RCVBUF", context)
-            var storage = sockaddr_storage()
-            let length = local.write(to: &storage)
-            _ = try syscall("bind", context: context) {
-                withUnsafePointer(to: &storage) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-                }
-            }
+            try UDPLink.bindSocket(fd, to: local, context)
         } catch {
             Glibc.close(fd)
             throw error
@@ -250,13 +244,7 @@ public final class UDPLink: Underlay {
             if (try? setOption(fd, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20, "SO_RCVBUFFORCE", context)) == nil {
                 try? setOption(fd, SOL_SOCKET, SO_RCVBUF, 4 << 20, "SO_RCVBUF", context)
             }
-            var storage = sockaddr_storage()
-            let length = local.write(to: &storage)
-            _ = try syscall("bind", context: context) {
-                withUnsafePointer(to: &storage) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-                }
-            }
+            try bindSocket(fd, to: local, context)
         } catch {
             Glibc.close(fd)
             if error.errno == EADDRINUSE {
@@ -286,18 +274,23 @@ public final class UDPLink: Underlay {
                 try setOption(fd, Int32(IPPROTO_IPV6), vx_IPV6_MTU_DISCOVER, vx_IPV6_PMTUDISC_PROBE, "IPV6_MTU_DISCOVER", context)
             }
             try? setOption(fd, SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20, "SO_SNDBUFFORCE", context)
-            var storage = sockaddr_storage()
-            let length = Endpoint(address: local, port: 0).write(to: &storage)
-            _ = try syscall("bind", context: context) {
-                withUnsafePointer(to: &storage) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-                }
-            }
+            try bindSocket(fd, to: Endpoint(address: local, port: 0), context)
         } catch {
             Glibc.close(fd)
             throw error
         }
         return FileDescriptor(rawValue: fd)
+    }
+
+    /// Binds `fd` to `local` (errors carry `context`, e.g. "listen on UDP 10.0.0.1:4789").
+    static func bindSocket(_ fd: Int32, to local: Endpoint, _ context: String) throws(SystemError) {
+        var storage = sockaddr_storage()
+        let length = local.write(to: &storage)
+        _ = try syscall("bind", context: context) {
+            withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+            }
+        }
     }
 
     static func setOption(
