@@ -475,6 +475,20 @@ final class Lab: @unchecked Sendable {
         return try await startRouter(on: host, arguments: arguments, taps: [tap])
     }
 
+    /// A router on each of two hosts, one network (VNI 42) between them: TAP `vxa` at
+    /// 198.19.0.1/24 on `a`, `vxb` at 198.19.0.2/24 on `b`, each flooding to the other.
+    func startRouterPair(
+        _ a: Host, _ b: Host, extraA: [String] = [], extraB: [String] = []
+    ) async throws -> (a: RouterProcess, b: RouterProcess, tapA: String, tapB: String) {
+        let tapA = interfaceName("vxa")
+        let tapB = interfaceName("vxb")
+        let routerA = try await startRouter(
+            on: a, tap: tapA, remotes: [b.underlayAddress], address: "198.19.0.1/24", extra: extraA)
+        let routerB = try await startRouter(
+            on: b, tap: tapB, remotes: [a.underlayAddress], address: "198.19.0.2/24", extra: extraB)
+        return (routerA, routerB, tapA, tapB)
+    }
+
     /// The config-file form: writes `yaml` next to the logs and runs `vxrouter run --config`.
     func startRouter(on host: Host, config yaml: String, taps: [String]) async throws -> RouterProcess {
         let path = logPath("vxrouter-\(host.name).yaml")

@@ -14,12 +14,7 @@ extension EndToEnd {
         func onTalksToOff() async throws {
             try await withLab("offmix") { lab in
                 let (a, b) = try await lab.twoHosts()
-                let tapA = lab.interfaceName("vxa")
-                let tapB = lab.interfaceName("vxb")
-                let routerA = try await lab.startRouter(
-                    on: a, tap: tapA, remotes: [b.underlayAddress], address: "198.19.0.1/24")
-                let routerB = try await lab.startRouter(
-                    on: b, tap: tapB, remotes: [a.underlayAddress], address: "198.19.0.2/24", extra: ["--no-offloads"])
+                let (routerA, routerB, tapA, _) = try await lab.startRouterPair(a, b, extraB: ["--no-offloads"])
 
                 // The start-up line says what was negotiated: this kernel takes checksum and TSO on
                 // TAPs, and UDP GSO and GRO on sockets (ARCHITECTURE.md, "Linux facts").
@@ -67,12 +62,7 @@ extension EndToEnd {
                 let (a, b) = try await lab.twoHosts()
                 try await lab.run(
                     a.command([LabEnvironment.python, LabEnvironment.script("tx_checksum.py"), a.underlayDevice, "off"]))
-                let tapA = lab.interfaceName("vxa")
-                let tapB = lab.interfaceName("vxb")
-                let routerA = try await lab.startRouter(
-                    on: a, tap: tapA, remotes: [b.underlayAddress], address: "198.19.0.1/24")
-                let routerB = try await lab.startRouter(
-                    on: b, tap: tapB, remotes: [a.underlayAddress], address: "198.19.0.2/24")
+                let (routerA, routerB, _, _) = try await lab.startRouterPair(a, b)
                 try await a.ping("198.19.0.2")
                 try await b.ping("198.19.0.1")
                 try await lab.tcpTransfer(from: a, to: b, address: "198.19.0.2", bytes: 50 << 20, port: 5217, seed: 17)
@@ -121,12 +111,8 @@ extension EndToEnd {
         func bothOff() async throws {
             try await withLab("offboth") { lab in
                 let (a, b) = try await lab.twoHosts()
-                let tapA = lab.interfaceName("vxa")
-                let tapB = lab.interfaceName("vxb")
-                let routerA = try await lab.startRouter(
-                    on: a, tap: tapA, remotes: [b.underlayAddress], address: "198.19.0.1/24", extra: ["--no-offloads"])
-                let routerB = try await lab.startRouter(
-                    on: b, tap: tapB, remotes: [a.underlayAddress], address: "198.19.0.2/24", extra: ["--no-offloads"])
+                let (routerA, routerB, _, _) = try await lab.startRouterPair(
+                    a, b, extraA: ["--no-offloads"], extraB: ["--no-offloads"])
                 try await a.ping("198.19.0.2")
                 try await b.ping("198.19.0.1")
                 try await lab.tcpTransfer(from: a, to: b, address: "198.19.0.2", bytes: 50 << 20, port: 5213, seed: 13)

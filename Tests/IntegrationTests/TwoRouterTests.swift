@@ -9,12 +9,7 @@ extension EndToEnd {
         func pingAndTransfer() async throws {
             try await withLab("two") { lab in
                 let (a, b) = try await lab.twoHosts()
-                let tapA = lab.interfaceName("vxa")
-                let tapB = lab.interfaceName("vxb")
-                let routerA = try await lab.startRouter(
-                    on: a, tap: tapA, remotes: [b.underlayAddress], address: "198.19.0.1/24")
-                let routerB = try await lab.startRouter(
-                    on: b, tap: tapB, remotes: [a.underlayAddress], address: "198.19.0.2/24")
+                let (routerA, routerB, tapA, tapB) = try await lab.startRouterPair(a, b)
 
                 // The contract for the TAP: up, addressed, MTU = underlay 1500 - 50.
                 #expect(try await a.isUp(tapA), "TAP \(tapA) is not up")
