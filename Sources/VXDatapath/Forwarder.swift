@@ -206,6 +206,18 @@ public struct Forwarder {
         }
     }
 
+    /// A datagram from the tunnel declined: counted for its network (nil: not attributable to
+    /// one) and its sender, and copied for a running capture.
+    @inline(__always)
+    func dropFromTunnel(
+        _ reason: DropReason, network: Int?, _ sender: RemoteIndex?, _ endpoint: Endpoint, _ number: Int,
+        _ payload: UnsafeRawPointer, _ stored: Int
+    ) {
+        counters.drop(reason, row: network ?? unattributed)
+        countRemoteDrop(reason, sender)
+        captureDrop(reason, .fromTunnel, .vxlan, network ?? -1, endpoint, number, payload, stored)
+    }
+
     @inline(__always)
     func countRemoteDrop(_ reason: DropReason, _ remote: RemoteIndex?) {
         if let remoteCounters, let remote { remoteCounters.drop(reason, remote: remote) }
@@ -261,48 +273,34 @@ public struct Forwarder {
         switch VXLANHeader.decode(UnsafeRawBufferPointer(start: payload, count: length)) {
         case .success(let v): vni = v
         case .failure(.truncated):
-            counters.drop(.truncated, row: unattributed)
-            countRemoteDrop(.truncated, sender)
-            captureDrop(.truncated, .fromTunnel, .vxlan, -1, endpoint, number, payload, stored)
+            dropFromTunnel(.truncated, network: nil, sender, endpoint, number, payload, stored)
             return
         case .failure(.flagIClear):
-            counters.drop(.badFlags, row: unattributed)
-            countRemoteDrop(.badFlags, sender)
-            captureDrop(.badFlags, .fromTunnel, .vxlan, -1, endpoint, number, payload, stored)
+            dropFromTunnel(.badFlags, network: nil, sender, endpoint, number, payload, stored)
             return
         }
         guard let network = vniTable.lookup(vni) else {
-            counters.drop(.unknownVNI, row: unattributed)
-            countRemoteDrop(.unknownVNI, sender)
-            captureDrop(.unknownVNI, .fromTunnel, .vxlan, -1, endpoint, number, payload, stored)
+            dropFromTunnel(.unknownVNI, network: nil, sender, endpoint, number, payload, stored)
             return
         }
         let path = networks[network]
         let frameLength = length - VXLANHeader.size
         guard path.allows(source) else {
-            counters.drop(.notAllowed, row: network)
-            countRemoteDrop(.notAllowed, sender)
-            captureDrop(.notAllowed, .fromTunnel, .vxlan, network, endpoint, number, payload, stored)
+            dropFromTunnel(.notAllowed, network: network, sender, endpoint, number, payload, stored)
             return
         }
         guard frameLength >= EthernetFrame.headerSize else {
-            counters.drop(.truncated, row: network)
-            countRemoteDrop(.truncated, sender)
-            captureDrop(.truncated, .fromTunnel, .vxlan, network, endpoint, number, payload, stored)
+            dropFromTunnel(.truncated, network: network, sender, endpoint, number, payload, stored)
             return
         }
         guard frameLength <= path.maxFrame, fits else {
-            counters.drop(.oversize, row: network)
-            countRemoteDrop(.oversize, sender)
-            captureDrop(.oversize, .fromTunnel, .vxlan, network, endpoint, number, payload, stored)
+            dropFromTunnel(.oversize, network: network, sender, endpoint, number, payload, stored)
             return
         }
         let frame = payload + VXLANHeader.size
         let mac = EthernetFrame.source(frame)
         guard !mac.isMulticast, !mac.isZero else {
-            counters.drop(.badInnerSource, row: network)
-            countRemoteDrop(.badInnerSource, sender)
-            captureDrop(.badInnerSource, .fromTunnel, .vxlan, network, endpoint, number, payload, stored)
+            dropFromTunnel(.badInnerSource, network: network, sender, endpoint, number, payload, stored)
             return
         }
         if path.learning {
@@ -310,9 +308,7 @@ public struct Forwarder {
                 if remotes[hit.remote] == source {
                     if !hit.isStatic { path.fdb.touch(slot: hit.slot, now: now) }
                 } else if hit.isStatic {
-                    counters.drop(.staticConflict, row: network)
-                    countRemoteDrop(.staticConflict, sender)
-                    captureDrop(.staticConflict, .fromTunnel, .vxlan, network, endpoint, number, payload, stored)
+                    dropFromTunnel(.staticConflict, network: network, sender, endpoint, number, payload, stored)
                     return
                 } else {
                     queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)
