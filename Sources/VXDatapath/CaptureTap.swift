@@ -177,11 +177,14 @@ public final class CaptureRing: @unchecked Sendable {
     /// Copies refused so far (any thread).
     public var refused: UInt64 { refusedCell.pointee.load(ordering: .relaxed) }
 
-    /// Producer side: copies `header` and the first `min(count, dataCapacity)` bytes at `bytes`
-    /// (setting `captured`). Returns false, copying nothing, when the ring is full.
+    /// Producer side: copies `header` and the first `min(count + rest.length, dataCapacity)` bytes
+    /// of `count` bytes at `bytes` followed by `rest` (setting `captured`). Returns false, copying
+    /// nothing, when the ring is full.
     @inline(__always)
     @discardableResult
-    public func push(_ header: CaptureRecordHeader, _ bytes: UnsafeRawPointer, count: Int) -> Bool {
+    public func push(
+        _ header: CaptureRecordHeader, _ bytes: UnsafeRawPointer, count: Int, then rest: FramePiece = .empty
+    ) -> Bool {
         let t = tail.pointee.load(ordering: .relaxed)
         if t - cachedHead == slotCount {
             cachedHead = head.pointee.load(ordering: .acquiring)
@@ -191,11 +194,13 @@ public final class CaptureRing: @unchecked Sendable {
             }
         }
         let slot = storage + (t & mask) * stride
-        let kept = max(0, min(count, dataCapacity))
+        let fromHead = max(0, min(count, dataCapacity))
+        let fromRest = rest.base == nil ? 0 : max(0, min(rest.length, dataCapacity - fromHead))
         var stored = header
-        stored.captured = UInt32(kept)
+        stored.captured = UInt32(fromHead + fromRest)
         slot.storeBytes(of: stored, as: CaptureRecordHeader.self)
-        (slot + Self.headerSize).copyMemory(from: bytes, byteCount: kept)
+        (slot + Self.headerSize).copyMemory(from: bytes, byteCount: fromHead)
+        if fromRest > 0 { (slot + Self.headerSize + fromHead).copyMemory(from: rest.base!, byteCount: fromRest) }
         tail.pointee.store(t + 1, ordering: .releasing)
         return true
     }
@@ -411,13 +416,14 @@ public final class WorkerCapture {
     @inline(__always)
     func record(
         _ point: CapturePoint, _ direction: CaptureDirection, _ form: CaptureForm, reason: DropReason? = nil,
-        network: Int, remote: Endpoint?, slot: Int, bytes: UnsafeRawPointer, length: Int
+        network: Int, remote: Endpoint?, slot: Int, bytes: UnsafeRawPointer, length: Int, tail: FramePiece = .empty
     ) {
         let header = CaptureRecordHeader(
             generation: generation, point: point, direction: direction, form: form, reason: reason, network: network,
             worker: worker, localPort: localPort, remote: remote, packet: numberBase &+ UInt64(slot), time: time,
             length: length)
-        ring.push(header, bytes, count: min(length, current.snap))
+        let head = min(length - tail.length, current.snap)
+        ring.push(header, bytes, count: head, then: FramePiece(base: tail.base, length: min(tail.length, current.snap - head)))
     }
 
     /// After a send: the inner frames (once per frame), the outer packets as sent, and the ones
@@ -434,7 +440,8 @@ public final class WorkerCapture {
             if status != .sent {
                 dropped(
                     status == .tooBig ? .oversize : .sendError, .toTunnel, .udp, network: packet.network,
-                    remote: packet.destination, slot: slot, bytes: packet.bytes, length: packet.length)
+                    remote: packet.destination, slot: slot, bytes: packet.bytes, length: packet.length,
+                    tail: packet.tail)
                 continue
             }
             guard current.points & (CapturePoint.inner.rawValue | CapturePoint.outer.rawValue) != 0,
@@ -445,12 +452,12 @@ public final class WorkerCapture {
                 lastInnerSlot = slot
                 record(
                     .inner, .fromTap, .frame, network: packet.network, remote: packet.destination, slot: slot,
-                    bytes: packet.bytes + encapsulation, length: packet.length - encapsulation)
+                    bytes: packet.bytes + encapsulation, length: packet.length - encapsulation, tail: packet.tail)
             }
             if wants(.outer) {
                 record(
                     .outer, .toTunnel, .udp, network: packet.network, remote: packet.destination, slot: slot,
-                    bytes: packet.bytes, length: packet.length)
+                    bytes: packet.bytes, length: packet.length, tail: packet.tail)
             }
         }
     }
@@ -509,7 +516,7 @@ public final class WorkerCapture {
     @inline(__always)
     public func dropped(
         _ reason: DropReason, _ direction: CaptureDirection, _ form: CaptureForm, network: Int, remote: Endpoint?,
-        slot: Int, bytes: UnsafeRawPointer, length: Int
+        slot: Int, bytes: UnsafeRawPointer, length: Int, tail: FramePiece = .empty
     ) {
         guard wants(.drop) else { return }
         let vxlan: UnsafeRawPointer? =
@@ -522,7 +529,7 @@ public final class WorkerCapture {
         guard selects(network: network, vxlan: vxlan, length: headerLength, remote: remote?.address) else { return }
         record(
             .drop, direction, form, reason: reason, network: network, remote: remote, slot: slot, bytes: bytes,
-            length: max(0, length))
+            length: max(0, length), tail: tail)
     }
 }
 

@@ -128,7 +128,7 @@ public struct Forwarder {
                 counters.add(.tapRxPackets, row: network)
                 counters.add(.tapRxBytes, row: network, length)
                 counters.drop(.oversize, row: network)
-                captureDrop(.oversize, .fromTap, .frame, network, nil, i, frame, length)
+                captureDrop(.oversize, .fromTap, .frame, network, nil, i, frame, length, tail: batch.tails[i])
                 i += 1
                 continue
             }
@@ -142,13 +142,14 @@ public struct Forwarder {
             counters.add(.tapRxBytes, row: network, length)
             if fanOut == 0 {
                 counters.drop(.noDestination, row: network)
-                captureDrop(.noDestination, .fromTap, .frame, network, nil, i, frame, length)
+                captureDrop(.noDestination, .fromTap, .frame, network, nil, i, frame, length, tail: batch.tails[i])
                 i += 1
                 continue
             }
+            let tail = batch.tails[i]
             let header = frame - (UDPHeader.size + VXLANHeader.size)
             UDPHeader.encode(
-                sourcePort: sourcePorts.port(for: FlowHash.hash(frame: frame, length: length)),
+                sourcePort: sourcePorts.port(for: FlowHash.hash(frame: frame, length: length - tail.length)),
                 destinationPort: port, payloadLength: VXLANHeader.size + length, to: header)
             VXLANHeader.encode(vni: path.vni, to: header + UDPHeader.size)
             let packetLength = UDPHeader.size + VXLANHeader.size + length
@@ -156,7 +157,7 @@ public struct Forwarder {
                 out.append(
                     PacketRef(
                         bytes: header, length: packetLength, network: network,
-                        destination: Endpoint(address: remotes[remote], port: port), remote: remote))
+                        destination: Endpoint(address: remotes[remote], port: port), remote: remote, tail: tail))
             } else {
                 counters.add(.floodedFrames, row: network)
                 for k in 0..<fanOut {
@@ -164,7 +165,7 @@ public struct Forwarder {
                         PacketRef(
                             bytes: header, length: packetLength, network: network,
                             destination: Endpoint(address: remotes[floodScratch[k]], port: port),
-                            remote: floodScratch[k]))
+                            remote: floodScratch[k], tail: tail))
                 }
             }
             i += 1
@@ -198,11 +199,12 @@ public struct Forwarder {
     @inline(__always)
     func captureDrop(
         _ reason: DropReason, _ direction: CaptureDirection, _ form: CaptureForm, _ network: Int, _ remote: Endpoint?,
-        _ slot: Int, _ bytes: UnsafeRawPointer, _ length: Int
+        _ slot: Int, _ bytes: UnsafeRawPointer, _ length: Int, tail: FramePiece = .empty
     ) {
         if let capture, capture.isActive {
             capture.dropped(
-                reason, direction, form, network: network, remote: remote, slot: slot, bytes: bytes, length: length)
+                reason, direction, form, network: network, remote: remote, slot: slot, bytes: bytes, length: length,
+                tail: tail)
         }
     }
 

@@ -22,6 +22,10 @@ public struct PacketBatch: ~Copyable {
     /// Per slot: for a datagram the kernel coalesced (UDP GRO), the size of each datagram in it
     /// (the last may be shorter); 0 for a single datagram. Unused for TAP reads.
     public let segmentSizes: UnsafeMutablePointer<Int>
+    /// Per slot: the frame's bytes that lie elsewhere, after the slot's own — a TSO segment's
+    /// payload left in its super-frame (zero-copy segmentation) — or an empty piece. `lengths`
+    /// counts both; the slot holds `lengths[i] - tails[i].length` bytes, every header among them.
+    public let tails: UnsafeMutablePointer<FramePiece>
 
     public init(capacity: Int, dataCapacity: Int, headroom: Int = 64) {
         precondition(capacity > 0 && dataCapacity > 0 && headroom >= UDPHeader.size + VXLANHeader.size)
@@ -37,6 +41,8 @@ public struct PacketBatch: ~Copyable {
         sources.initialize(repeating: Endpoint(address: IPAddress(v4: 0), port: 0), count: capacity)
         segmentSizes = .allocate(capacity: capacity)
         segmentSizes.initialize(repeating: 0, count: capacity)
+        tails = .allocate(capacity: capacity)
+        tails.initialize(repeating: FramePiece(base: nil, length: 0), count: capacity)
     }
 
     deinit {
@@ -44,6 +50,7 @@ public struct PacketBatch: ~Copyable {
         lengths.deallocate()
         sources.deallocate()
         segmentSizes.deallocate()
+        tails.deallocate()
     }
 
     /// The start of slot `index`'s data (after its headroom).
@@ -55,7 +62,9 @@ public struct PacketBatch: ~Copyable {
 
 /// Where one outgoing packet goes: to a remote VTEP (encap) or to a network's TAP (decap).
 public struct PacketRef: BitwiseCopyable {
+    /// The packet's first `headLength` bytes (all of it when `tail` is empty).
     public var bytes: UnsafeMutableRawPointer
+    /// The whole packet's length, `tail` included.
     public var length: Int
     /// Index of the network the packet belongs to, for counting.
     public var network: Int
@@ -64,6 +73,13 @@ public struct PacketRef: BitwiseCopyable {
     /// The remote VTEP's table index when known (sent to it, or received from it), for per-remote
     /// counting.
     public var remote: RemoteIndex? = nil
+    /// The rest of the packet, after `bytes`, when it lies elsewhere (a TSO segment's payload in
+    /// its super-frame); else empty. Senders gather both pieces.
+    public var tail = FramePiece(base: nil, length: 0)
+
+    /// Bytes at `bytes`.
+    @inline(__always)
+    public var headLength: Int { length - tail.length }
 }
 
 /// The outcome of sending one packet, filled in by the underlay.

@@ -22,8 +22,9 @@ public protocol Underlay {
     /// reported with length `dataCapacity + 1`. Sets and returns `batch.count`; 0 when nothing
     /// is waiting.
     mutating func receive(into batch: inout PacketBatch) -> Int
-    /// Sends every packet of `packets` (UDP header + payload, to its destination) and sets each
-    /// packet's status. Consecutive packets to one destination may leave as one GSO send.
+    /// Sends every packet of `packets` (UDP header + payload, to its destination; its bytes, then
+    /// its tail when it has one) and sets each packet's status. Consecutive packets to one
+    /// destination may leave as one GSO send.
     mutating func send(_ packets: inout PacketList)
 }
 
@@ -44,8 +45,11 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     public let offloads: Bool
     private var deviceBatch: PacketBatch
     private var linkBatch: PacketBatch
-    /// With offloads: the segments of one super-frame, then encapsulated in place.
+    /// With offloads: the segments of one super-frame, each as its headers (encapsulated in place)
+    /// with its payload left in the super-frame as the slot's tail.
     private var segments: PacketBatch
+    /// The largest inner frame any network carries.
+    private let maxFrame: Int
     private var outbound: PacketList
     /// `outbound` holds segments cut into `segments` (not frames of `deviceBatch`): for capture.
     /// Set while a super-frame's segments are encapsulated; everything is flushed before it changes.
@@ -57,6 +61,9 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     public static var maxSuperFrame: Int { 65535 + EthernetFrame.headerSize + 4 }
     /// The largest UDP payload: what a GRO receive may coalesce into one slot.
     public static var maxDatagram: Int { 65535 }
+    /// The most header bytes a segment can carry: Ethernet, a VLAN tag, IPv4 with options (60)
+    /// and TCP with options (60).
+    static var maxSegmentHeaders: Int { EthernetFrame.headerSize + 4 + 60 + 60 }
 
     /// - Parameters:
     ///   - devices: one per network, in network index order.
@@ -72,10 +79,11 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         self.link = link
         self.forwarder = forwarder
         self.offloads = offloads
+        self.maxFrame = maxFrame
         if offloads {
             deviceBatch = PacketBatch(capacity: batchSize, dataCapacity: Self.maxSuperFrame)
             linkBatch = PacketBatch(capacity: batchSize, dataCapacity: Self.maxDatagram)
-            segments = PacketBatch(capacity: TCPCoalescer.maxSegments, dataCapacity: maxFrame)
+            segments = PacketBatch(capacity: TCPCoalescer.maxSegments, dataCapacity: Self.maxSegmentHeaders)
             // A coalesced datagram holds at most 64 KB / (8 + 14) frames worth decapsulating.
             deliveries = PacketList(capacity: max(batchSize, Self.maxDatagram / (VXLANHeader.size + 14) + 1))
         } else {
@@ -141,7 +149,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
                 forwarder.dropDeviceFrame(.truncated, network: network, slot: i, frame: frame, length: length)
                 continue
             }
-            guard segmenter.maxSegmentLength <= segments.dataCapacity else {
+            guard segmenter.maxSegmentLength <= maxFrame, segmenter.headerLength <= segments.dataCapacity else {
                 forwarder.dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length)
                 continue
             }
@@ -149,8 +157,9 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
                 // The segments buffer is reused: what points into it must be sent first.
                 flushOutbound()
                 var n = 0
-                while n < segments.capacity, !segmenter.isFinished {
-                    segments.lengths[n] = segmenter.next(into: segments.data(n))
+                while n < segments.capacity, let payload = segmenter.nextHeaders(into: segments.data(n)) {
+                    segments.tails[n] = payload
+                    segments.lengths[n] = segmenter.headerLength + payload.length
                     n += 1
                 }
                 segments.count = n

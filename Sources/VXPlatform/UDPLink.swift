@@ -178,7 +178,8 @@ public final class UDPLink: Underlay {
         receiveVectors = .allocate(capacity: batchSize)
         receiveNames = .allocate(capacity: batchSize)
         sendHeaders = .allocate(capacity: sendCapacity)
-        sendVectors = .allocate(capacity: sendCapacity)
+        // Two pieces per packet: its head and, for a TSO segment, its payload in the super-frame.
+        sendVectors = .allocate(capacity: 2 * sendCapacity)
         sendNames = .allocate(capacity: sendCapacity)
         for i in 0..<batchSize {
             receiveHeaders[i] = vx_mmsghdr()
@@ -188,7 +189,7 @@ public final class UDPLink: Underlay {
         }
         for i in 0..<sendCapacity {
             sendHeaders[i] = vx_mmsghdr()
-            sendHeaders[i].msg_hdr.msg_iov = sendVectors + i
+            sendHeaders[i].msg_hdr.msg_iov = sendVectors + 2 * i
             sendHeaders[i].msg_hdr.msg_iovlen = 1
             sendHeaders[i].msg_hdr.msg_name = UnsafeMutableRawPointer(sendNames + i)
         }
@@ -347,7 +348,8 @@ public final class UDPLink: Underlay {
             for i in start..<end {
                 let k = i - start
                 let packet = packets[i]
-                sendVectors[k] = iovec(iov_base: packet.bytes, iov_len: packet.length)
+                sendHeaders[k].msg_hdr.msg_iov = sendVectors + 2 * k
+                sendHeaders[k].msg_hdr.msg_iovlen = pieces(of: packet, skipping: 0, into: sendVectors + 2 * k)
                 // Raw sockets take the protocol from the socket, not the port: pass 0.
                 sendHeaders[k].msg_hdr.msg_namelen = packet.destination.write(to: sendNames + k, port: 0)
             }
@@ -366,6 +368,16 @@ public final class UDPLink: Underlay {
             }
             start = end
         }
+    }
+
+    /// Points `vectors` at `packet`'s bytes after its first `skip` (the UDP header, which a UDP
+    /// socket writes itself): its head, then its tail when it has one. Returns the vectors used.
+    @inline(__always)
+    private func pieces(of packet: PacketRef, skipping skip: Int, into vectors: UnsafeMutablePointer<iovec>) -> Int {
+        vectors[0] = iovec(iov_base: packet.bytes + skip, iov_len: packet.headLength - skip)
+        guard let tail = packet.tail.base else { return 1 }
+        vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: tail), iov_len: packet.tail.length)
+        return 2
     }
 
     /// Sends packets `start...` through the pool, as many as one set of message headers holds;
@@ -394,12 +406,12 @@ public final class UDPLink: Underlay {
                     j += 1
                 }
             }
-            for k in i..<j {
-                let p = packets[k]
-                sendVectors[k - start] = iovec(iov_base: p.bytes + UDPHeader.size, iov_len: p.length - UDPHeader.size)
-            }
-            sendHeaders[m].msg_hdr.msg_iov = sendVectors + (i - start)
-            sendHeaders[m].msg_hdr.msg_iovlen = j - i
+            // Packets i..<j use at most 2 (j - i) vectors from 2 (i - start): no overlap with the next message's.
+            let vectors = sendVectors + 2 * (i - start)
+            var v = 0
+            for k in i..<j { v += pieces(of: packets[k], skipping: UDPHeader.size, into: vectors + v) }
+            sendHeaders[m].msg_hdr.msg_iov = vectors
+            sendHeaders[m].msg_hdr.msg_iovlen = v
             sendHeaders[m].msg_hdr.msg_namelen = packet.destination.write(to: sendNames + m)
             vx_set_udp_segment(&sendHeaders[m].msg_hdr, sendControl + m * controlSpace, j - i > 1 ? UInt16(size) : 0)
             messageFirst[m] = i

@@ -112,13 +112,24 @@ public struct GSOSegmenter {
     /// length; 0 when every segment has been written.
     @inline(__always)
     public mutating func next(into out: UnsafeMutableRawPointer) -> Int {
-        guard index < segmentCount else { return 0 }
+        guard let payload = nextHeaders(into: out) else { return 0 }
+        (out + headerLength).copyMemory(from: payload.base!, byteCount: payload.length)
+        return headerLength + payload.length
+    }
+
+    /// Zero-copy form of `next`: writes only the next segment's headers to `out` (room for
+    /// `headerLength` bytes) and returns where its payload lies, still inside the super-frame;
+    /// the segment is the `headerLength` bytes at `out` followed by that payload. The checksum is
+    /// summed over the payload where it lies, so the bytes are read once here and copied once, by
+    /// the kernel, when the segment is sent from both pieces. Nil when every segment has been written.
+    @inline(__always)
+    public mutating func nextHeaders(into out: UnsafeMutableRawPointer) -> FramePiece? {
+        guard index < segmentCount else { return nil }
         let k = index
         index += 1
         let payloadStart = headerLength + k * gsoSize
         let payload = min(gsoSize, length - payloadStart)
         out.copyMemory(from: frame, byteCount: headerLength)
-        (out + headerLength).copyMemory(from: frame + payloadStart, byteCount: payload)
         let l4Length = headerLength - l4 + payload
         if isIPv6 {
             out.storeBytes(of: UInt16(truncatingIfNeeded: l4Length).bigEndian, toByteOffset: l3 + 4, as: UInt16.self)
@@ -133,6 +144,10 @@ public struct GSOSegmenter {
         let addresses = out + l3 + (isIPv6 ? 8 : 12)
         let pseudo = InternetChecksum.pseudoHeaderSum(
             addresses: addresses, addressSize: addressSize, protocol: isTCP ? 6 : 17, length: l4Length)
+        // The L4 header is a whole number of 16-bit words (TCP: 4-byte units, UDP: 8 bytes), so the
+        // header's sum and the payload's add up to the sum over the segment (RFC 1071 §2(C)).
+        let body = frame + payloadStart
+        let bodySum = InternetChecksum.sum(body, count: payload)
         if isTCP {
             let seq = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: l4 + 4, as: UInt32.self))
             out.storeBytes(
@@ -142,15 +157,17 @@ public struct GSOSegmenter {
             if k > 0 { flags &= ~TCPFlags.cwr }
             out.storeBytes(of: flags, toByteOffset: l4 + 13, as: UInt8.self)
             out.storeBytes(of: 0, toByteOffset: l4 + 16, as: UInt16.self)
-            let value = InternetChecksum.finish(InternetChecksum.sum(out + l4, count: l4Length, initial: pseudo))
+            let value = InternetChecksum.finish(
+                InternetChecksum.sum(out + l4, count: headerLength - l4, initial: pseudo &+ bodySum))
             out.storeBytes(of: value.bigEndian, toByteOffset: l4 + 16, as: UInt16.self)
         } else {
             out.storeBytes(of: UInt16(truncatingIfNeeded: l4Length).bigEndian, toByteOffset: l4 + 4, as: UInt16.self)
             out.storeBytes(of: 0, toByteOffset: l4 + 6, as: UInt16.self)
-            let value = InternetChecksum.finish(InternetChecksum.sum(out + l4, count: l4Length, initial: pseudo))
+            let value = InternetChecksum.finish(
+                InternetChecksum.sum(out + l4, count: headerLength - l4, initial: pseudo &+ bodySum))
             out.storeBytes(of: (value == 0 ? 0xFFFF : value).bigEndian, toByteOffset: l4 + 6, as: UInt16.self)
         }
-        return headerLength + payload
+        return FramePiece(base: body, length: payload)
     }
 }
 

@@ -87,4 +87,7 @@ public struct FramePiece: BitwiseCopyable {
         self.base = base
         self.length = length
     }
+
+    /// No bytes.
+    public static var empty: FramePiece { FramePiece(base: nil, length: 0) }
 }

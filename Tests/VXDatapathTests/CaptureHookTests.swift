@@ -110,6 +110,8 @@ struct CaptureHookTests {
             #expect(copies[k].header.packet == copies[k + 1].header.packet)
             #expect(copies[k].bytes.count == 66 + 1398, "a segment, not the super-frame")
             #expect(Array(copies[k + 1].bytes.dropFirst(16)) == copies[k].bytes, "the outer packet carries it")
+            // Zero-copy segments: the copy gathers the headers and the payload left in the super-frame.
+            #expect(Array(h.link.sent[k / 2].bytes.dropFirst(16)) == copies[k].bytes, "what was sent")
         }
     }
 

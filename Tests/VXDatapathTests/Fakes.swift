@@ -88,8 +88,10 @@ final class FakeLink: Underlay {
         sendCalls += 1
         for k in 0..<packets.count {
             let packet = packets[k]
+            var bytes = Array(UnsafeRawBufferPointer(start: packet.bytes, count: packet.headLength))
+            if let tail = packet.tail.base { bytes += UnsafeRawBufferPointer(start: tail, count: packet.tail.length) }
             let record = Sent(
-                bytes: Array(UnsafeRawBufferPointer(start: packet.bytes, count: packet.length)),
+                bytes: bytes,
                 destination: packet.destination, network: packet.network)
             let outcome = status(record)
             packets.statuses[k] = outcome

@@ -334,6 +334,29 @@ struct SegmentationTests {
         }
     }
 
+    /// The zero-copy form writes the headers only and points at the payload inside the
+    /// super-frame; joined, they are the copying form's segment (odd-length last payload too,
+    /// whose checksum pads the odd byte).
+    @Test(arguments: [false, true])
+    func zeroCopySegmentsMatchCopiedOnes(v6: Bool) throws {
+        let (frame, header) = superFrame(v6: v6, payload: FrameBuilder.payload(2501, seed: 3), flags: TCPFlags.ack)
+        let copied = try #require(segment(frame, header: header))
+        try frame.withUnsafeBytes { raw in
+            var segmenter = try #require(GSOSegmenter(header: header, frame: raw.baseAddress!, length: raw.count))
+            var headers = [UInt8](repeating: 0, count: segmenter.headerLength)
+            var k = 0
+            while let payload = headers.withUnsafeMutableBytes({ segmenter.nextHeaders(into: $0.baseAddress!) }) {
+                let start = try #require(payload.base) - raw.baseAddress!
+                #expect(start == segmenter.headerLength + k * 1000, "segment \(k)'s payload is read where it lies")
+                let joined = headers + Array(UnsafeRawBufferPointer(start: payload.base, count: payload.length))
+                #expect(joined == copied[k], "segment \(k)")
+                #expect(SegmentView(bytes: joined, v6: v6).tcpChecksumValid)
+                k += 1
+            }
+            #expect(k == 3 && copied.last?.count == (v6 ? 54 : 34) + 32 + 501)
+        }
+    }
+
     @Test func exactMultipleHasNoShortTail() throws {
         let (frame, header) = superFrame(v6: false, payload: FrameBuilder.payload(3000), flags: TCPFlags.ack)
         let segments = try #require(segment(frame, header: header))
