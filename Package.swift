@@ -64,6 +64,9 @@ let package = Package(
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "VXCaptureTests", dependencies: ["VXCapture", "VXDatapath", "VXWire", "CPcap"]),
         .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire", "CMallocCounter"]),
+        // Test-only: makes UDP GSO sends fail with EIO on demand by interposing sendmmsg (see its header).
+        .target(name: "CSendFault", path: "Tests/CSendFault"),
+        .testTarget(name: "VXPlatformTests", dependencies: ["VXPlatform", "VXDatapath", "VXWire", "CSendFault"]),
         .testTarget(
             name: "VXControlTests",
             dependencies: [
