@@ -4,6 +4,8 @@
 #
 #   bash Tools/test.sh [extra swift test arguments, e.g. --filter EndToEnd]
 #
+# Without arguments it also runs the allocation tests built for release (step 5).
+#
 # Environment: SCRATCH_PATH (a swift build --scratch-path, default .build),
 # VXROUTER_BIN (skip the release build and test this binary instead).
 set -euo pipefail
@@ -76,3 +78,13 @@ say "VXROUTER_BIN=$VXROUTER_BIN"
 # 4. Every suite: unit tests and the end-to-end lab.
 say "swift test"
 swift test "${scratch[@]}" "$@"
+
+# 5. The zero-allocation check in the configuration that ships: a debug build only bounds the
+#    allocations per packet (the optimiser removes the rest), so a full run (no arguments) runs
+#    AllocationTests again built for release (-enable-testing for its @testable imports), in a
+#    scratch directory of its own so the release router build above stays as it is (~5 min).
+if (($# == 0)); then
+    say "swift test -c release --filter AllocationTests (zero allocations per packet, as shipped)"
+    swift test --scratch-path "${SCRATCH_PATH:-.build}/release-testing" -c release -Xswiftc -enable-testing \
+        --filter AllocationTests
+fi
