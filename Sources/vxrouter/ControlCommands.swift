@@ -489,9 +489,12 @@ struct Capture: ParsableCommand {
         if let rotateFiles { body["rotate_files"] = rotateFiles }
         let client = try options.client()
         let text = String(decoding: try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]), as: UTF8.self)
+        // Before the POST: a Ctrl-C while it is under way must still reach the DELETE below, or the
+        // capture would outlive this command. (glibc's signal() restarts an interrupted read, so a
+        // request in flight completes first.)
+        signal(SIGINT) { _ in captureInterrupted.store(true, ordering: .relaxed) }
         let started = try request(client, "POST", "/v1/capture", json: text)
         let id = ((started["capture"] as? [String: Any])?["id"] as? NSNumber)?.intValue
-        signal(SIGINT) { _ in captureInterrupted.store(true, ordering: .relaxed) }
         var last: [String: Any] = [:]
         while true {
             if captureInterrupted.load(ordering: .relaxed) {
