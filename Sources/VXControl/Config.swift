@@ -14,6 +14,10 @@ public struct RouterConfig: Sendable, Equatable {
     /// TAP offloads (virtio headers, checksum/TSO/USO) with UDP GSO sends and UDP GRO receives;
     /// false runs the plain datapath (one frame per read, raw-socket sends).
     public var offloads: Bool
+    /// Microseconds a worker keeps polling after it handled traffic before it sleeps (`busy_poll`);
+    /// 0 = never spin. Idle workers always sleep.
+    public var busyPoll: Int = 0
+    public static let busyPollRange: ClosedRange<Int> = 0...10_000
     /// A capture started with the router (the `capture:` section with a `file`); nil = none.
     public var capture: CaptureSpec?
     /// Where `POST /v1/capture` writes its files (`capture.directory`).

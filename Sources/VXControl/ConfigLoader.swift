@@ -111,7 +111,7 @@ public enum ConfigLoader {
 }
 
 enum ConfigKeys {
-    static let root = ["underlay", "workers", "networks", "control", "offloads", "capture"]
+    static let root = ["underlay", "workers", "networks", "control", "offloads", "busy_poll", "capture"]
     static let capture = [
         "directory", "points", "vni", "remote", "filter", "snaplen", "count", "duration", "file", "rotate_bytes", "rotate_files",
     ]
@@ -317,6 +317,7 @@ struct ConfigReader {
         let top = try rootField.mapping(allowed: ConfigKeys.root)
         let underlay = try underlayConfig(required(top, "underlay"))
         let offloads = try optional(top, "offloads")?.bool() ?? true
+        let busyPoll = try optional(top, "busy_poll")?.integer(in: RouterConfig.busyPollRange) ?? 0
         let workers = try optional(top, "workers")?.autoOrInteger(in: ConfigLimits.workers)
         var networks: [NetworkConfig] = []
         for field in try elements(required(top, "networks"), expected: "networks") {
@@ -331,6 +332,7 @@ struct ConfigReader {
         }
         var config = RouterConfig(underlay: underlay, workers: workers, networks: networks, control: control, offloads: offloads, capture: capture)
         config.captureDirectory = directory
+        config.busyPoll = busyPoll
         return config
     }
 

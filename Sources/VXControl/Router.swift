@@ -181,7 +181,8 @@ public final class Router {
             let worker = Worker(
                 devices: taps.map { $0.queues[w] }, link: link, forwarder: forwarder, batchSize: batchSize,
                 maxFrame: maxFrame, offloads: offloads)
-            loops.append(try WorkerLoop(worker: worker, cpu: workerCount <= cpus ? w : nil))
+            loops.append(
+                try WorkerLoop(worker: worker, cpu: workerCount <= cpus ? w : nil, busyPollMicroseconds: config.busyPoll))
             rings.append(ring)
             counters.append(wcounters)
             remoteCounters.append(wremotes)
@@ -191,6 +192,7 @@ public final class Router {
             "tap": "\(offloads ? taps.map { "\($0.name):\($0.offloads)" }.joined(separator: " ") : "plain")",
             "udp_gso": "\(pool.map { $0.gsoSupported ? "on (\($0.count) source ports)" : "off (refused; \($0.count) source ports)" } ?? "off (raw socket)")",
             "udp_gro": "\(links.first?.gro == true ? "on" : "off")",
+            "busy_poll": "\(config.busyPoll > 0 ? "\(config.busyPoll)us" : "off")",
         ]
     }
 

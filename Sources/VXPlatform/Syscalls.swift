@@ -75,6 +75,14 @@ public func monotonicMilliseconds() -> UInt64 {
     return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
 }
 
+/// Microseconds on the monotonic clock (vDSO, no syscall): the worker loop's busy-poll deadline.
+@inline(__always)
+public func monotonicMicroseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
+}
+
 public func onlineCPUCount() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
 public func isRoot() -> Bool { geteuid() == 0 }

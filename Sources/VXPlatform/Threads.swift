@@ -122,6 +122,12 @@ public func waitReadable(_ fd: FileDescriptor, timeoutMilliseconds: Int32) {
 /// readable, service one batch from each ready one, repeat until woken to stop. Poll is
 /// level-triggered, so a source with more than a batch waiting is serviced again next round,
 /// which keeps the sources fair.
+///
+/// Busy polling (`busyPoll` microseconds, 0 = off): after a round that handled traffic the loop
+/// keeps polling without sleeping until that long has passed with nothing to do, yielding the CPU
+/// between polls (two routers or iperf3 may share it). A worker asleep in poll costs a wake-up per
+/// packet — on the development VM ~50 µs when the wake crosses to an idle vCPU — and a reply that
+/// comes back within the window skips it. An idle worker sleeps: the spin only follows traffic.
 public final class WorkerLoop {
     public let worker: Worker<TapQueue, UDPLink>
     public let stop: WakeEvent
@@ -131,9 +137,12 @@ public final class WorkerLoop {
     /// worker thread, read by the control thread).
     public let failedDevices = Atomic<Int>(0)
 
-    public init(worker: Worker<TapQueue, UDPLink>, cpu: Int?) throws(SystemError) {
+    private let busyPoll: UInt64
+
+    public init(worker: Worker<TapQueue, UDPLink>, cpu: Int?, busyPollMicroseconds: Int = 0) throws(SystemError) {
         self.worker = worker
         self.cpu = cpu
+        busyPoll = UInt64(max(0, busyPollMicroseconds))
         stop = try WakeEvent()
     }
 
@@ -161,9 +170,18 @@ public final class WorkerLoop {
         fds[devices] = pollfd(fd: worker.link.receiveFD.rawValue, events: Int16(POLLIN), revents: 0)
         fds[devices + 1] = pollfd(fd: stop.fd.rawValue, events: Int16(POLLIN), revents: 0)
         let failure = Int16(POLLERR | POLLHUP | POLLNVAL)
+        var spinUntil: UInt64 = 0
         while true {
-            let ready = poll(fds, nfds_t(count), -1)
+            var ready = busyPoll > 0 ? poll(fds, nfds_t(count), 0) : 0
+            if ready == 0 {
+                if busyPoll > 0, monotonicMicroseconds() < spinUntil {
+                    sched_yield()
+                    continue
+                }
+                ready = poll(fds, nfds_t(count), -1)
+            }
             if ready < 0 { continue }  // EINTR
+            if busyPoll > 0 { spinUntil = monotonicMicroseconds() &+ busyPoll }
             if fds[devices + 1].revents != 0 { return }
             let now = monotonicSeconds()
             if fds[devices].revents & Int16(POLLIN) != 0 { worker.serviceUnderlay(now: now) }

@@ -783,6 +783,20 @@ final class RouterProcess: @unchecked Sendable {
     var logPath: String { child.stdoutPath }
     var log: String { child.stdout }
 
+    /// CPU time (user + system, every thread) the router has used so far, from /proc/PID/stat.
+    /// (`ip netns exec` execs the router, so the child's pid is the router's.)
+    func cpuSeconds() throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(child.pid)/stat", encoding: .utf8)
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        guard let close = stat.lastIndex(of: ")") else { throw failure("unreadable /proc stat") }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is the state (field 3); utime and stime are fields 14 and 15.
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else {
+            throw failure("unreadable /proc stat")
+        }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     func logTail(lines: Int = 40) -> String {
         log.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }

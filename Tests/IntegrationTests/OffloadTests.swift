@@ -139,5 +139,32 @@ extension EndToEnd {
                 try await router.stop()
             }
         }
+
+        /// Busy polling is for latency while traffic flows; it must not cost a core once traffic
+        /// stops. With the longest window (10 ms), after a transfer the routers are left idle for
+        /// 2 s: a worker still spinning would burn ~2 s of CPU there, an idle one next to none.
+        @Test(
+            "busy polling: the log says so, checked TCP flows, and an idle router does not spin",
+            .routerBinary, .timeLimit(.minutes(4)))
+        func busyPollingStopsWhenIdle() async throws {
+            try await withLab("bpoll") { lab in
+                let (a, b) = try await lab.twoHosts()
+                let poll = ["--busy-poll", "10000"]
+                let (routerA, routerB, _, _) = try await lab.startRouterPair(a, b, extraA: poll, extraB: poll)
+                #expect(routerA.log.contains("busy_poll=10000us"), "\(routerA.logTail())")
+                try await a.ping("198.19.0.2")
+                try await lab.tcpTransfer(from: a, to: b, address: "198.19.0.2", bytes: 20 << 20, port: 5221, seed: 21)
+                try await b.ping("198.19.0.1")
+                try await Task.sleep(for: .milliseconds(300))
+                let before = try [routerA, routerB].map { try $0.cpuSeconds() }
+                try await Task.sleep(for: .seconds(2))
+                let after = try [routerA, routerB].map { try $0.cpuSeconds() }
+                for (side, used) in zip(["a", "b"], zip(after, before).map { $0 - $1 }) {
+                    #expect(used < 0.5, "router \(side), idle with busy_poll 10000, used \(used) s of CPU in 2 s")
+                }
+                try await routerA.stop()
+                try await routerB.stop()
+            }
+        }
     }
 }

@@ -243,7 +243,7 @@ private let documentedConfig = RouterConfig(
     @Test func unknownKeysAreNamedWithTheAllowedOnes() {
         expectError(
             "underlay: { local: 10.0.0.1 }\nnetwork: []\n", path: "network", line: 2,
-            reason: "unknown key (allowed: underlay, workers, networks, control, offloads, capture)")
+            reason: "unknown key (allowed: underlay, workers, networks, control, offloads, busy_poll, capture)")
         expectError(
             underlay("prot: 4789"), path: "underlay.prot", line: 3, reason: "allowed: local, port, source_ports, mtu")
         expectError(
@@ -368,6 +368,17 @@ private let documentedConfig = RouterConfig(
         expectError(head + "workers: 257\n", path: "workers", reason: "257 is out of range (1-256)")
         #expect(parseError(head + "workers: 256\n") == nil)
         #expect(parseError(head + "workers: 1\n") == nil)
+    }
+
+    @Test func busyPoll() throws {
+        let head = "underlay: { local: 10.0.0.1 }\nnetworks: [{ vni: 1, tap: a }]\n"
+        #expect(try ConfigLoader.parse(yaml: head).busyPoll == 0, "off unless asked for")
+        #expect(try ConfigLoader.parse(yaml: head + "busy_poll: 200\n").busyPoll == 200)
+        #expect(try ConfigLoader.parse(yaml: head + "busy_poll: 10000\n").busyPoll == 10000)
+        expectError(head + "busy_poll: 10001\n", path: "busy_poll", line: 3, reason: "10001 is out of range (0-10000)")
+        expectError(head + "busy_poll: -1\n", path: "busy_poll", reason: "-1 is out of range (0-10000)")
+        expectError(head + "busy_poll: 200us\n", path: "busy_poll", reason: "expected an integer")
+        expectError(head + "busy_poll: true\n", path: "busy_poll", reason: "expected an integer")
     }
 }
 
