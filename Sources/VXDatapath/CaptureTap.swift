@@ -134,45 +134,31 @@ public struct CaptureRecordHeader: BitwiseCopyable, Sendable, Equatable {
 /// most `dataCapacity` bytes into the next slot, or refuses (and counts) when the ring is full.
 public final class CaptureRing: @unchecked Sendable {
     public static let headerSize = (MemoryLayout<CaptureRecordHeader>.size + 63) & ~63
-    public let slotCount: Int
     public let dataCapacity: Int
-    private let mask: Int
+    private let indices: SPSCIndices
     private let stride: Int
     private let storage: UnsafeMutableRawPointer
-    private let lines: UnsafeMutableRawPointer
-    /// Next slot to read; written by the consumer.
-    private let head: UnsafeMutablePointer<Atomic<Int>>
-    /// Next slot to write; written by the producer.
-    private let tail: UnsafeMutablePointer<Atomic<Int>>
-    /// Copies refused because the ring was full; written by the producer only.
+    /// Copies refused because the ring was full; written by the producer only (on its own line).
     private let refusedCell: UnsafeMutablePointer<Atomic<UInt64>>
-    // Owned by the producer.
-    private var cachedHead = 0
-    // Owned by the consumer.
-    private var cachedTail = 0
 
     public init(slots requested: Int, dataCapacity: Int) {
         precondition(requested > 0 && dataCapacity > 0)
-        var size = 2
-        while size < requested { size <<= 1 }
-        slotCount = size
-        mask = size - 1
+        indices = SPSCIndices(capacity: requested)
         self.dataCapacity = dataCapacity
         stride = (Self.headerSize + dataCapacity + 63) & ~63
-        storage = .allocate(byteCount: stride * size, alignment: 64)
-        lines = .allocate(byteCount: 384, alignment: 128)
-        head = lines.bindMemory(to: Atomic<Int>.self, capacity: 1)
-        head.initialize(to: Atomic(0))
-        tail = (lines + 128).bindMemory(to: Atomic<Int>.self, capacity: 1)
-        tail.initialize(to: Atomic(0))
-        refusedCell = (lines + 256).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
+        storage = .allocate(byteCount: stride * indices.capacity, alignment: 64)
+        refusedCell = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128)
+            .bindMemory(to: Atomic<UInt64>.self, capacity: 1)
         refusedCell.initialize(to: Atomic(0))
     }
 
     deinit {
         storage.deallocate()
-        lines.deallocate()
+        refusedCell.deallocate()
     }
+
+    /// Slots, `slots` rounded up to a power of two.
+    public var slotCount: Int { indices.capacity }
 
     /// Copies refused so far (any thread).
     public var refused: UInt64 { refusedCell.pointee.load(ordering: .relaxed) }
@@ -185,15 +171,11 @@ public final class CaptureRing: @unchecked Sendable {
     public func push(
         _ header: CaptureRecordHeader, _ bytes: UnsafeRawPointer, count: Int, then rest: FramePiece = .empty
     ) -> Bool {
-        let t = tail.pointee.load(ordering: .relaxed)
-        if t - cachedHead == slotCount {
-            cachedHead = head.pointee.load(ordering: .acquiring)
-            if t - cachedHead == slotCount {
-                refusedCell.pointee.store(refusedCell.pointee.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-                return false
-            }
+        guard let index = indices.reserve() else {
+            refusedCell.pointee.store(refusedCell.pointee.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+            return false
         }
-        let slot = storage + (t & mask) * stride
+        let slot = storage + index * stride
         let fromHead = max(0, min(count, dataCapacity))
         let fromRest = rest.base == nil ? 0 : max(0, min(rest.length, dataCapacity - fromHead))
         var stored = header
@@ -201,29 +183,22 @@ public final class CaptureRing: @unchecked Sendable {
         slot.storeBytes(of: stored, as: CaptureRecordHeader.self)
         (slot + Self.headerSize).copyMemory(from: bytes, byteCount: fromHead)
         if fromRest > 0 { (slot + Self.headerSize + fromHead).copyMemory(from: rest.base!, byteCount: fromRest) }
-        tail.pointee.store(t + 1, ordering: .releasing)
+        indices.commit()
         return true
     }
 
     /// Consumer side: the oldest copy, valid until `release()`; nil when the ring is empty.
     @inline(__always)
     public func peek() -> (header: CaptureRecordHeader, bytes: UnsafeRawBufferPointer)? {
-        let h = head.pointee.load(ordering: .relaxed)
-        if h == cachedTail {
-            cachedTail = tail.pointee.load(ordering: .acquiring)
-            if h == cachedTail { return nil }
-        }
-        let slot = storage + (h & mask) * stride
+        guard let index = indices.front() else { return nil }
+        let slot = storage + index * stride
         let header = slot.load(as: CaptureRecordHeader.self)
         return (header, UnsafeRawBufferPointer(start: slot + Self.headerSize, count: Int(header.captured)))
     }
 
     /// Consumer side: frees the slot `peek` returned.
     @inline(__always)
-    public func release() {
-        let h = head.pointee.load(ordering: .relaxed)
-        head.pointee.store(h + 1, ordering: .releasing)
-    }
+    public func release() { indices.release() }
 }
 
 /// What a running capture selects, as the workers see it. Changed only while no capture runs.
