@@ -43,17 +43,4 @@ public struct CaptureRecord: Sendable, Equatable {
             reason?.name ?? "-", String(length),
         ]
     }
-
-    /// Rebuilds a record from index fields (the stream to `vxrouter capture` carries them).
-    public init?(time: Int64, frame: [UInt8], indexFields fields: [Substring]) {
-        guard fields.count == 7, let point = CapturePoint(name: String(fields[1])),
-            let direction = CaptureDirection.allCases.first(where: { $0.name == fields[2] }),
-            let length = Int(fields[6])
-        else { return nil }
-        self.init(
-            time: time, frame: frame, length: length, packet: String(fields[0]), point: point, direction: direction,
-            vni: fields[3] == "-" ? nil : Int(fields[3]).flatMap { VNI($0) },
-            remote: fields[4] == "-" ? nil : IPAddress(fields[4]),
-            reason: fields[5] == "-" ? nil : DropReason.allCases.first { $0.name == fields[5] })
-    }
 }

@@ -55,17 +55,15 @@ public enum OuterFrame {
         // IP.
         if v4 {
             let total = 20 + udpLength
-            var ip: [UInt8] = [
+            let ipStart = out.count
+            out += [
                 0x45, 0x00, UInt8(truncatingIfNeeded: total >> 8), UInt8(truncatingIfNeeded: total),
                 0x00, 0x00, 0x40, 0x00,  // identification 0, DF (the datapath never fragments)
                 ttl, 17, 0x00, 0x00,  // protocol UDP, checksum below
             ]
-            ip += source.address.bytes
-            ip += destination.address.bytes
-            let checksum = internetChecksum(ip)
-            ip[10] = UInt8(checksum >> 8)
-            ip[11] = UInt8(checksum & 0xFF)
-            out += ip
+            out += source.address.bytes
+            out += destination.address.bytes
+            out.withUnsafeMutableBytes { InternetChecksum.fillIPv4Header($0.baseAddress! + ipStart, headerLength: 20) }
         } else {
             out += [
                 0x60, 0x00, 0x00, 0x00, UInt8(truncatingIfNeeded: udpLength >> 8), UInt8(truncatingIfNeeded: udpLength),
@@ -88,9 +86,12 @@ public enum OuterFrame {
         if !v4, form == .vxlan || bytes.count >= UDPHeader.size, out.count - udpStart == udpLength {
             out[udpStart + 6] = 0
             out[udpStart + 7] = 0
-            var pseudo = source.address.bytes + destination.address.bytes
-            pseudo += [0, 0, UInt8(truncatingIfNeeded: udpLength >> 8), UInt8(truncatingIfNeeded: udpLength), 0, 0, 0, 17]
-            var sum = internetChecksum(pseudo + out[udpStart...])
+            var sum = out.withUnsafeBytes { raw in
+                // The IPv6 header's source and destination are the 32 bytes just before the UDP header.
+                let pseudo = InternetChecksum.pseudoHeaderSum(
+                    addresses: raw.baseAddress! + udpStart - 32, addressSize: 16, protocol: 17, length: udpLength)
+                return InternetChecksum.finish(InternetChecksum.sum(raw.baseAddress! + udpStart, count: udpLength, initial: pseudo))
+            }
             if sum == 0 { sum = 0xFFFF }
             out[udpStart + 6] = UInt8(sum >> 8)
             out[udpStart + 7] = UInt8(sum & 0xFF)
@@ -98,15 +99,11 @@ public enum OuterFrame {
         return (out, headerLength(form: form, family: family) + length)
     }
 
-    /// RFC 1071 ones'-complement checksum.
+    /// RFC 1071 ones'-complement checksum of `bytes` (`InternetChecksum`, for callers holding an array).
     public static func internetChecksum(_ bytes: some Collection<UInt8>) -> UInt16 {
-        var sum: UInt32 = 0
-        var high = true
-        for byte in bytes {
-            sum += high ? UInt32(byte) << 8 : UInt32(byte)
-            high.toggle()
+        Array(bytes).withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return 0xFFFF }
+            return InternetChecksum.finish(InternetChecksum.sum(base, count: raw.count))
         }
-        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-        return ~UInt16(sum)
     }
 }

@@ -45,8 +45,6 @@ public final class PcapFileWriter {
     private var bytesInFile = 0
     /// The files written and still kept, oldest first.
     public private(set) var files: [String] = []
-    public private(set) var recordsWritten = 0
-    public private(set) var bytesWritten = 0
 
     /// Opens the first file, so an unwritable path fails here, before any capture starts.
     /// `snapLength` is the file header's (the largest frame a record may hold).
@@ -118,8 +116,6 @@ public final class PcapFileWriter {
         }
         recordsInFile += 1
         bytesInFile += size
-        recordsWritten += 1
-        bytesWritten += size
         fputs(([String(recordsInFile)] + record.indexFields).joined(separator: "\t") + "\n", index)
     }
 
