@@ -116,19 +116,14 @@ public struct Forwarder {
                 i += 1
                 continue
             }
+            let tail = batch.tails[i]
             guard length >= EthernetFrame.headerSize else {
-                counters.add(.tapRxPackets, row: network)
-                counters.add(.tapRxBytes, row: network, max(length, 0))
-                counters.drop(.truncated, row: network)
-                captureDrop(.truncated, .fromTap, .frame, network, nil, i, frame, length)
+                dropDeviceFrame(.truncated, network: network, slot: i, frame: frame, length: length)
                 i += 1
                 continue
             }
             guard length <= path.maxFrame else {
-                counters.add(.tapRxPackets, row: network)
-                counters.add(.tapRxBytes, row: network, length)
-                counters.drop(.oversize, row: network)
-                captureDrop(.oversize, .fromTap, .frame, network, nil, i, frame, length, tail: batch.tails[i])
+                dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length, tail: tail)
                 i += 1
                 continue
             }
@@ -142,11 +137,10 @@ public struct Forwarder {
             counters.add(.tapRxBytes, row: network, length)
             if fanOut == 0 {
                 counters.drop(.noDestination, row: network)
-                captureDrop(.noDestination, .fromTap, .frame, network, nil, i, frame, length, tail: batch.tails[i])
+                captureDrop(.noDestination, .fromTap, .frame, network, nil, i, frame, length, tail: tail)
                 i += 1
                 continue
             }
-            let tail = batch.tails[i]
             let header = frame - (UDPHeader.size + VXLANHeader.size)
             UDPHeader.encode(
                 sourcePort: sourcePorts.port(for: FlowHash.hash(frame: frame, length: length - tail.length)),
@@ -328,14 +322,16 @@ public struct Forwarder {
         out.append(PacketRef(bytes: frame, length: frameLength, network: network, destination: endpoint, remote: sender))
     }
 
-    /// Counts a frame read from network `network`'s TAP that never became a packet (a super-frame
-    /// the segmenter refused, a checksum it could not complete).
+    /// Counts a frame read from network `network`'s TAP that never became a packet (too short or
+    /// too long to send, a super-frame the segmenter refused, a checksum it could not complete).
     @inline(__always)
-    public func dropDeviceFrame(_ reason: DropReason, network: Int, slot: Int, frame: UnsafeRawPointer, length: Int) {
+    public func dropDeviceFrame(
+        _ reason: DropReason, network: Int, slot: Int, frame: UnsafeRawPointer, length: Int, tail: FramePiece = .empty
+    ) {
         counters.add(.tapRxPackets, row: network)
         counters.add(.tapRxBytes, row: network, max(length, 0))
         counters.drop(reason, row: network)
-        captureDrop(reason, .fromTap, .frame, network, nil, slot, frame, length)
+        captureDrop(reason, .fromTap, .frame, network, nil, slot, frame, length, tail: tail)
     }
 
     /// Counts a frame written to (or refused by) a TAP.
