@@ -64,12 +64,10 @@ public final class UDPSendPool: @unchecked Sendable {
         self.span = span
         fds = .allocate(capacity: sockets.count)
         for (i, fd) in sockets.enumerated() { fds[i] = fd.rawValue }
-        var size: Int32 = 1400
-        gsoSupported = setsockopt(first.rawValue, vx_SOL_UDP, vx_UDP_SEGMENT, &size, 4) == 0
-        if gsoSupported {
-            size = 0
-            for fd in sockets { _ = setsockopt(fd.rawValue, vx_SOL_UDP, vx_UDP_SEGMENT, &size, 4) }
-        }
+        // Sockets start with no default segment size (each GSO send gives its own); setting that
+        // same 0 tells whether the kernel knows UDP_SEGMENT at all.
+        gsoSupported =
+            (try? UDPLink.setOption(first.rawValue, vx_SOL_UDP, vx_UDP_SEGMENT, 0, "UDP_SEGMENT", "probe UDP GSO")) != nil
     }
 
     deinit { fds.deallocate() }
@@ -99,9 +97,7 @@ public final class UDPSendPool: @unchecked Sendable {
                 try UDPLink.setOption(
                     fd, Int32(IPPROTO_IPV6), vx_IPV6_MTU_DISCOVER, vx_IPV6_PMTUDISC_PROBE, "IPV6_MTU_DISCOVER", context)
             }
-            if (try? UDPLink.setOption(fd, SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20, "SO_SNDBUFFORCE", context)) == nil {
-                try? UDPLink.setOption(fd, SOL_SOCKET, SO_SNDBUF, 4 << 20, "SO_SNDBUF", context)
-            }
+            FileDescriptor(rawValue: fd).requestBuffer(bytes: 4 << 20, receive: false)
             try? UDPLink.setOption(fd, SOL_SOCKET, SO_RCVBUF, 4096, "SO_RCVBUF", context)
             try UDPLink.bindSocket(fd, to: local, context)
         } catch {
@@ -162,8 +158,7 @@ public final class UDPLink: Underlay {
             receive.close()
             throw error
         }
-        var one: Int32 = 1
-        gro = wantGRO && setsockopt(receive.rawValue, vx_SOL_UDP, vx_UDP_GRO, &one, 4) == 0
+        gro = wantGRO && (try? Self.setOption(receive.rawValue, vx_SOL_UDP, vx_UDP_GRO, 1, "UDP_GRO", "ask for UDP GRO")) != nil
         gsoAllowed = .allocate(capacity: max(pool?.count ?? 0, 1))
         gsoAllowed.initialize(repeating: pool?.gsoSupported ?? false, count: max(pool?.count ?? 0, 1))
         controlSpace = Int(vx_udp_control_space())
@@ -216,13 +211,6 @@ public final class UDPLink: Underlay {
         if sendFD.rawValue >= 0 { sendFD.close() }
     }
 
-    /// Whether sends go through UDP GSO (on at least one pool socket).
-    public var gsoActive: Bool {
-        guard let pool else { return false }
-        for i in 0..<pool.count where gsoAllowed[i] { return true }
-        return false
-    }
-
     /// Fails with EADDRINUSE when any socket already holds `local`. The workers' sockets share the
     /// port through SO_REUSEPORT, which would just as happily let a second router (same user) join
     /// the group and take a share of our traffic; a probe bound without SO_REUSEPORT conflicts with
@@ -242,9 +230,7 @@ public final class UDPLink: Underlay {
             if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT", context) }
             if !local.address.isV4 { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY", context) }
             // Absorb bursts; SO_RCVBUFFORCE passes the sysctl cap when we are root.
-            if (try? setOption(fd, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20, "SO_RCVBUFFORCE", context)) == nil {
-                try? setOption(fd, SOL_SOCKET, SO_RCVBUF, 4 << 20, "SO_RCVBUF", context)
-            }
+            FileDescriptor(rawValue: fd).requestBuffer(bytes: 4 << 20, receive: true)
             try bindSocket(fd, to: local, context)
         } catch {
             Glibc.close(fd)
@@ -348,7 +334,6 @@ public final class UDPLink: Underlay {
             for i in start..<end {
                 let k = i - start
                 let packet = packets[i]
-                sendHeaders[k].msg_hdr.msg_iov = sendVectors + 2 * k
                 sendHeaders[k].msg_hdr.msg_iovlen = pieces(of: packet, skipping: 0, into: sendVectors + 2 * k)
                 // Raw sockets take the protocol from the socket, not the port: pass 0.
                 sendHeaders[k].msg_hdr.msg_namelen = packet.destination.write(to: sendNames + k, port: 0)
