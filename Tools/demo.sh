@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Run it: two hosts (network namespaces) joined by a veth underlay, vxrouter in each, one
-# VXLAN overlay across them. Pings across, prints the counters, cleans everything up.
+# VXLAN overlay across them. Pings across, moves a checked TCP stream across, shows what the
+# routers report (`vxrouter stats`, `vxrouter fdb list`), cleans everything up.
 #
-#   sudo bash Tools/demo.sh           # ping, counters, clean up
-#   sudo bash Tools/demo.sh --keep    # ... then leave it running until Ctrl-C
+#   bash Tools/demo.sh           # ping, checked TCP, stats and FDB, clean up (root, or sudo asked for)
+#   bash Tools/demo.sh --keep    # ... then leave it running until Ctrl-C
+#
+# On a fresh Debian machine it first installs what building and running need (Tools/setup.sh, the
+# same install step the tests use).
 #
 #   host a: underlay 198.18.0.1/24 on ul0, TAP vx42 198.19.0.1/24
 #   host b: underlay 198.18.0.2/24 on ul0, TAP vx42 198.19.0.2/24   (VNI 42, UDP 4789)
@@ -18,7 +22,9 @@ case "${1:-}" in
     "") ;;
     *) echo "usage: $0 [--keep]" >&2; exit 2 ;;
 esac
-[[ $(id -u) -eq 0 ]] || { echo "needs root (network namespaces, TAP devices): sudo $0 $*" >&2; exit 1; }
+source Tools/setup.sh
+vxrouter_as_root "$(realpath "$0")" "$@"
+vxrouter_setup
 
 if [[ -z ${VXROUTER_BIN:-} ]]; then
     swift build -c release --product vxrouter
@@ -81,17 +87,21 @@ in_a timeout 15 ping -c 3 -i 0.2 198.19.0.2
 echo "== ping b -> a"
 in_b timeout 15 ping -c 3 -i 0.2 198.19.0.1
 
-echo "== counters (SIGUSR1)"
-for i in 0 1; do
-    host=$([[ $i -eq 0 ]] && echo a || echo b)
-    before=$(grep -c "stats end" "$logs/$host.log" || true)
-    kill -USR1 "${pids[$i]}"
-    for _ in $(seq 50); do
-        [[ $(grep -c "stats end" "$logs/$host.log" || true) -gt $before ]] && break
-        sleep 0.1
-    done
-    echo "-- host $host"
-    awk '/stats vni=/ {print} /stats end/ {exit}' "$logs/$host.log"
+echo "== a checked TCP transfer b -> a (4 MB, every byte compared at the far end)"
+check=(python3 Tools/lab/tcp_check.py)
+common=(--port 5201 --bytes 4194304 --seed 42 --timeout 30)
+ip netns exec "$ns_a" "${check[@]}" serve --listen 198.19.0.1 "${common[@]}" >"$logs/tcp-serve.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do grep -q listening "$logs/tcp-serve.log" && break; sleep 0.1; done
+in_b "${check[@]}" send --connect 198.19.0.1 "${common[@]}"
+wait "$server"
+
+for host in a b; do
+    ns=$([[ $host == a ]] && echo "$ns_a" || echo "$ns_b")
+    echo "== host $host: vxrouter stats"
+    ip netns exec "$ns" "$VXROUTER_BIN" stats
+    echo "== host $host: vxrouter fdb list"
+    ip netns exec "$ns" "$VXROUTER_BIN" fdb list
 done
 
 if $keep; then

@@ -13,38 +13,15 @@ cd "$(dirname "$0")/.."
 
 say() { printf '== %s\n' "$*"; }
 
-# 1. Build and lab prerequisites, installed only when missing (a warm machine downloads nothing).
-#    libpcap-dev: the CPcap system library (vxload replays captures; capture writes them).
-#    tshark reads captures back in the packet capture tests; curl streams one live.
-#    kmod gives the kernel a modprobe to auto-load vxlan/veth/tun/bridge modules.
-missing=()
-for package in iproute2 iputils-ping python3 procps kmod prometheus libpcap-dev tshark curl; do
-    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$package")
-    fi
-done
-if ((${#missing[@]})); then
-    if [[ $(id -u) -ne 0 ]]; then
-        say "missing ${missing[*]} and not root: integration tests will skip (unless CI=true)"
-    else
-        say "installing ${missing[*]}"
-        apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-    fi
-fi
-# prometheus gives promtool, which checks /metrics; schemathesis fuzzes the control endpoint
-# against api/openapi.yaml (both used by the control endpoint's end-to-end tests).
-if [[ $(id -u) -eq 0 ]] && ! command -v schemathesis >/dev/null && command -v python3 >/dev/null; then
-    say "installing schemathesis (pip)"
-    if ! python3 -m pip --version >/dev/null 2>&1; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
-    fi
-    pip=(python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore schemathesis)
-    # Debian's own python refuses system-wide installs (PEP 668) unless told this is intended.
-    "${pip[@]}" 2>/dev/null || "${pip[@]}" --break-system-packages || say "schemathesis not installed"
-fi
-if [[ $(id -u) -eq 0 ]] && command -v modprobe >/dev/null; then
-    for module in tun veth vxlan bridge; do modprobe -q "$module" 2>/dev/null || true; done
+# 1. Build and lab prerequisites: the one shared install step (Tools/setup.sh), which installs only
+#    what is missing. Not root: the integration tests skip (unless CI=true, where they fail).
+source Tools/setup.sh
+# Not root: through sudo when there is one (keeping PATH, which holds the Swift toolchain).
+if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null; then vxrouter_as_root "$(realpath "$0")" "$@"; fi
+if [[ $(id -u) -eq 0 ]]; then
+    vxrouter_setup --tests
+else
+    say "not root: nothing installed, integration tests will skip (unless CI=true)"
 fi
 
 # 2. Stale lab namespaces: vxt-<pid>-... whose test process is gone (a crashed or killed run).
@@ -87,4 +64,26 @@ if (($# == 0)); then
     say "swift test -c release --filter AllocationTests (zero allocations per packet, as shipped)"
     swift test --scratch-path "${SCRATCH_PATH:-.build}/release-testing" -c release -Xswiftc -enable-testing \
         --filter AllocationTests
+fi
+
+# 6. The service as installed: the unit's directives pass `systemd-analyze verify` (with ExecStart
+#    pointing at the binary under test: verify checks that it exists), and Tools/install.sh stages
+#    every file into a DESTDIR and removes them again. Full runs only (no arguments), like step 5.
+if (($# == 0)); then
+    say "systemd-analyze verify Config/vxrouter.service; Tools/install.sh into a staging directory"
+    stage=$(mktemp -d "${TMPDIR:-/tmp}/vxt-install.XXXXXX")
+    trap 'rm -rf "$stage"' EXIT
+    sed "s|/usr/local/sbin/vxrouter|$VXROUTER_BIN|g" Config/vxrouter.service >"$stage/vxrouter.service"
+    systemd-analyze verify --man=no "$stage/vxrouter.service"
+    DESTDIR="$stage/root" VXROUTER_BIN="$VXROUTER_BIN" bash Tools/install.sh >/dev/null
+    for file in usr/local/sbin/vxrouter etc/systemd/system/vxrouter.service etc/vxrouter/vxrouter.yaml \
+        usr/local/share/man/man8/vxrouter.8 usr/share/bash-completion/completions/vxrouter; do
+        [[ -s $stage/root/$file ]] || { say "install did not put $file in place"; exit 1; }
+    done
+    grep -q '^\.Dt VXROUTER 8' "$stage/root/usr/local/share/man/man8/vxrouter.8" || { say "man page is not vxrouter(8)"; exit 1; }
+    "$stage/root/usr/local/sbin/vxrouter" check-config "$stage/root/etc/vxrouter/vxrouter.yaml" >/dev/null
+    DESTDIR="$stage/root" bash Tools/install.sh --uninstall --purge >/dev/null
+    left=$(find "$stage/root" -type f | head -5)
+    [[ -z $left ]] || { say "uninstall left $left"; exit 1; }
+    say "service unit and install step: ok"
 fi

@@ -229,6 +229,10 @@ public final class Router {
                 "control": "\(server.map { "\($0.address)" } ?? "off")",
             ])
         logger.info("offloads", metadata: offloadSummary)
+        // Type=notify units (Config/vxrouter.service) wait for this; without NOTIFY_SOCKET it does nothing.
+        do { try ServiceNotify.ready(status: "forwarding \(networks.count) network(s)") } catch {
+            logger.warning("could not tell systemd the router is ready", metadata: ["error": "\(error)"])
+        }
         if let (spec, filter, writer) = configCapture {
             configCapture = nil
             try startCapture(spec, filter: filter, sink: writer)
@@ -244,6 +248,7 @@ public final class Router {
                 case .report: writeStats()
                 case .stop(let signal):
                     logger.info("stopping", metadata: ["signal": "\(signal)"])
+                    try? ServiceNotify.stopping()
                     break controlLoop
                 }
             }
