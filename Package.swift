@@ -23,11 +23,16 @@ let package = Package(
         .target(name: "VXDatapath", dependencies: ["VXWire"]),
         .target(name: "CVXLinux"),
         .target(name: "VXPlatform", dependencies: ["CVXLinux", "VXDatapath", "VXWire"]),
+        // The config model, its YAML reader and the rules every source of config shares.
         .target(
-            name: "VXControl",
+            name: "VXConfig",
+            dependencies: ["VXWire", "VXCapture", "VXDatapath", .product(name: "Yams", package: "Yams")]
+        ),
+        // The running router: wiring, the control thread, and the control endpoint.
+        .target(
+            name: "VXRouter",
             dependencies: [
-                "VXWire", "VXDatapath", "VXPlatform", "VXCapture",
-                .product(name: "Yams", package: "Yams"),
+                "VXConfig", "VXWire", "VXDatapath", "VXPlatform", "VXCapture",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -39,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "vxrouter",
             dependencies: [
-                "VXControl", "VXWire",
+                "VXConfig", "VXRouter", "VXPlatform", "VXWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -70,7 +75,7 @@ let package = Package(
         .testTarget(
             name: "VXControlTests",
             dependencies: [
-                "VXControl", "VXWire", "VXCapture", "VXDatapath",
+                "VXConfig", "VXRouter", "VXWire", "VXCapture", "VXDatapath",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -3,7 +3,8 @@
 import ArgumentParser
 import Foundation
 import Synchronization
-import VXControl
+import VXConfig
+import VXRouter
 import VXWire
 
 struct EndpointOptions: ParsableArguments {

@@ -1,7 +1,8 @@
 // The executable: argument parsing, wiring, signals — nothing else.
 import ArgumentParser
 import Logging
-import VXControl
+import VXConfig
+import VXRouter
 import VXPlatform
 import VXWire
 

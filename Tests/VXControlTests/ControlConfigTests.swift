@@ -3,7 +3,8 @@
 import Testing
 import VXWire
 
-@testable import VXControl
+@testable import VXConfig
+@testable import VXRouter
 
 private func parse(_ control: String) throws(ConfigError) -> RouterConfig {
     try ConfigLoader.parse(yaml: "underlay: { local: 10.0.0.1 }\nnetworks: [{ vni: 1, tap: vx1 }]\n" + control)

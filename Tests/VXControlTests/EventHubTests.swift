@@ -6,7 +6,8 @@ import NIOEmbedded
 import NIOHTTP1
 import Testing
 
-@testable import VXControl
+@testable import VXConfig
+@testable import VXRouter
 
 @Suite struct EventHubTests {
     /// Everything written to the channel so far, as text.

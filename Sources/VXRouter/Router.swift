@@ -11,6 +11,7 @@
 //     (age-out events), answer SIGUSR1 with the counters, and on SIGINT/SIGTERM stop the
 //     endpoint and the workers, close everything (TAPs created here vanish with their last
 //     queue) and return.
+import VXConfig
 import Foundation
 import Logging
 import VXCapture

@@ -4,6 +4,7 @@
 //
 // A bad request is answered with a 4xx and a JSON error saying what is wrong, and changes nothing:
 // every input is checked before the first write.
+import VXConfig
 import Foundation
 import NIOHTTP1
 import VXDatapath

@@ -7,6 +7,7 @@
 //  3. the control thread routes it and completes a promise with the response, which the handler
 //     writes back on its event loop; `GET /v1/events` instead stays open as a Server-Sent Events
 //     stream fed by `EventHub`.
+import VXConfig
 import NIOCore
 import NIOHTTP1
 import NIOPosix

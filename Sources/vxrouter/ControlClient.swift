@@ -4,6 +4,7 @@
 // status line and headers, then the body (Content-Length, chunked, or until close). Streams
 // (the event stream) hand body bytes to a callback as they arrive.
 import Glibc
+import VXConfig
 
 public struct ControlClientError: Error, CustomStringConvertible {
     public let description: String

@@ -5,6 +5,7 @@
 //
 // Every request is checked in full — points, VNI served, remote's family, the filter compiled by
 // libpcap, the file created — before the datapath is armed: a bad one changes nothing.
+import VXConfig
 import Foundation
 import NIOCore
 import NIOHTTP1
