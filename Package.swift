@@ -28,12 +28,21 @@ let package = Package(
             name: "VXConfig",
             dependencies: ["VXWire", "VXCapture", "VXDatapath", .product(name: "Yams", package: "Yams")]
         ),
-        // The running router: wiring, the control thread, and the control endpoint.
+        // The control API's contract: Codable request/response models the server and the CLI share.
+        .target(name: "VXControlAPI"),
+        // The running router: wiring, the control thread, and its typed service (RouterService).
         .target(
             name: "VXRouter",
             dependencies: [
-                "VXConfig", "VXWire", "VXDatapath", "VXPlatform", "VXCapture",
+                "VXConfig", "VXControlAPI", "VXWire", "VXDatapath", "VXPlatform", "VXCapture",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The control endpoint: HTTP (SwiftNIO's HTTP/1.1 codec), a route table over the service, auth, streams.
+        .target(
+            name: "VXControl",
+            dependencies: [
+                "VXRouter", "VXControlAPI", "VXConfig", "VXCapture", "VXWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -44,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "vxrouter",
             dependencies: [
-                "VXConfig", "VXRouter", "VXPlatform", "VXWire",
+                "VXConfig", "VXControl", "VXControlAPI", "VXRouter", "VXPlatform", "VXWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -75,7 +84,8 @@ let package = Package(
         .testTarget(
             name: "VXControlTests",
             dependencies: [
-                "VXConfig", "VXRouter", "VXWire", "VXCapture", "VXDatapath",
+                "VXConfig", "VXControl", "VXControlAPI", "VXRouter", "VXWire", "VXCapture", "VXDatapath",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

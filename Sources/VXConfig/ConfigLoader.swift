@@ -503,7 +503,6 @@ struct ConfigReader {
     static func quotedIfLong(_ text: String) -> String { text.utf8.count > 40 ? quoted(text) : text }
 }
 
-package func familyName(_ family: IPAddress.Family) -> String { family == .v4 ? "IPv4" : "IPv6" }
 
 // MARK: - Validation
 

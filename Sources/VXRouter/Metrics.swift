@@ -1,8 +1,8 @@
 // `GET /metrics`: every counter in the Prometheus text exposition format (version 0.0.4), with
 // HELP and TYPE lines, conventional `_total` counters and `vni`/`reason`/`remote`/`worker` labels.
 // Built on the control thread from the workers' counters, summed on demand.
-import VXConfig
 import Foundation
+import VXControlAPI
 import VXDatapath
 import VXPlatform
 import VXWire

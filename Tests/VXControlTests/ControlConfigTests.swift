@@ -5,6 +5,7 @@ import VXWire
 
 @testable import VXConfig
 @testable import VXRouter
+@testable import VXControl
 
 private func parse(_ control: String) throws(ConfigError) -> RouterConfig {
     try ConfigLoader.parse(yaml: "underlay: { local: 10.0.0.1 }\nnetworks: [{ vni: 1, tap: vx1 }]\n" + control)

@@ -8,6 +8,7 @@ import Testing
 
 @testable import VXConfig
 @testable import VXRouter
+@testable import VXControl
 
 @Suite struct EventHubTests {
     /// Everything written to the channel so far, as text.
@@ -43,12 +44,12 @@ import Testing
         let subscriber = EventSubscriber(channel: channel)
         hub.subscribe(subscriber)
         // The event loop does not run: nothing drains, the buffer fills, publishing goes on.
-        for i in 0..<(EventHub.bufferCapacity + 10) { hub.publish(.learn, json: "{\"n\":\(i)}") }
+        for i in 0..<(EventSubscriber.bufferCapacity + 10) { hub.publish(.learn, json: "{\"n\":\(i)}") }
         #expect(hub.dropped.load(ordering: .relaxed) == 10)
         channel.embeddedEventLoop.run()
         let text = try written(channel)
         #expect(text.hasPrefix("event: lost\ndata: {\"count\":10}\n\n"), "\(text.prefix(80))")
-        #expect(text.components(separatedBy: "event: learn").count - 1 == EventHub.bufferCapacity)
+        #expect(text.components(separatedBy: "event: learn").count - 1 == EventSubscriber.bufferCapacity)
         // Drained: there is room again.
         hub.publish(.fdbFull, json: "{}")
         channel.embeddedEventLoop.run()
