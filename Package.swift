@@ -56,6 +56,10 @@ let package = Package(
                 "VXConfig", "VXControl", "VXControlAPI", "VXRouter", "VXPlatform", "VXWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // The CLI's client: SwiftNIO's HTTP/1.1 client codec over TCP or a Unix socket.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Microbenchmarks (release mode): swift run -c release vxbench
