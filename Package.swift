@@ -1,8 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependencies point one way: wire ← datapath ← platform/control ← executable.
-// VXWire and VXDatapath use the standard library only, so their tests need no kernel.
+// Dependencies point one way: wire ← datapath ← platform ← config ← router (runtime) ← control
+// (HTTP) ← executable, with the API models (VXControlAPI) shared by the server and the CLI.
+// VXWire and VXDatapath use the standard library only, so their tests need no kernel; the
+// control endpoint's routes are tested against a fake RouterService, so theirs need no root.
 let package = Package(
     name: "vxrouter",
     platforms: [.macOS(.v15)],
