@@ -1,8 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependencies point one way: wire ← datapath ← platform/control ← executable.
-// VXWire and VXDatapath use the standard library only, so their tests need no kernel.
+// Dependencies point one way: wire ← datapath ← platform ← config ← router (runtime) ← control
+// (HTTP) ← executable, with the API models (VXControlAPI) shared by the server and the CLI.
+// VXWire and VXDatapath use the standard library only, so their tests need no kernel; the
+// control endpoint's routes are tested against a fake RouterService, so theirs need no root.
 let package = Package(
     name: "vxrouter",
     platforms: [.macOS(.v15)],
@@ -23,12 +25,26 @@ let package = Package(
         .target(name: "VXDatapath", dependencies: ["VXWire"]),
         .target(name: "CVXLinux"),
         .target(name: "VXPlatform", dependencies: ["CVXLinux", "VXDatapath", "VXWire"]),
+        // The config model, its YAML reader and the rules every source of config shares.
+        .target(
+            name: "VXConfig",
+            dependencies: ["VXWire", "VXCapture", "VXDatapath", .product(name: "Yams", package: "Yams")]
+        ),
+        // The control API's contract: Codable request/response models the server and the CLI share.
+        .target(name: "VXControlAPI"),
+        // The running router: wiring, the control thread, and its typed service (RouterService).
+        .target(
+            name: "VXRouter",
+            dependencies: [
+                "VXConfig", "VXControlAPI", "VXWire", "VXDatapath", "VXPlatform", "VXCapture",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The control endpoint: HTTP (SwiftNIO's HTTP/1.1 codec), a route table over the service, auth, streams.
         .target(
             name: "VXControl",
             dependencies: [
-                "VXWire", "VXDatapath", "VXPlatform", "VXCapture",
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "Logging", package: "swift-log"),
+                "VXRouter", "VXControlAPI", "VXConfig", "VXCapture", "VXWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -39,9 +55,13 @@ let package = Package(
         .executableTarget(
             name: "vxrouter",
             dependencies: [
-                "VXControl", "VXWire",
+                "VXConfig", "VXControl", "VXControlAPI", "VXRouter", "VXPlatform", "VXWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // The CLI's client: SwiftNIO's HTTP/1.1 client codec over TCP or a Unix socket.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Microbenchmarks (release mode): swift run -c release vxbench
@@ -70,7 +90,8 @@ let package = Package(
         .testTarget(
             name: "VXControlTests",
             dependencies: [
-                "VXControl", "VXWire", "VXCapture", "VXDatapath",
+                "VXConfig", "VXControl", "VXControlAPI", "VXRouter", "VXWire", "VXCapture", "VXDatapath",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -3,76 +3,35 @@
 //  1. one event-loop thread accepts connections on TCP or a Unix socket; NIO's pipeline parses
 //     requests (answering malformed ones with 400) and serialises pipelined ones;
 //  2. the handler collects a body of at most `maxBody` bytes (more is 413), checks the bearer
-//     token on changes, and hands the request to the control thread through `ControlQueue`;
-//  3. the control thread routes it and completes a promise with the response, which the handler
-//     writes back on its event loop; `GET /v1/events` instead stays open as a Server-Sent Events
-//     stream fed by `EventHub`.
+//     token on changes (and on the capture stream, which exposes traffic);
+//  3. the route table (`RouteTable.control`) finds the route; its handler calls the router's
+//     service (`RouterService`, which runs the work on the control thread) and the response is
+//     written back on the connection's event loop; `GET /v1/events` and `GET /v1/capture/stream`
+//     instead stay open as streams fed by the router (one `StreamWriter` each).
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import VXPlatform
+import VXConfig
+import VXRouter
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// A request as the control thread sees it.
-struct APIRequest: Sendable {
-    var method: HTTPMethod
-    /// Path without the query, percent-decoded.
-    var path: String
-    var query: [String: String]
-    var body: [UInt8]
-}
-
-/// A response ready to write.
-struct APIResponse: Sendable {
-    var status: HTTPResponseStatus
-    var contentType = "application/json"
-    var body: [UInt8]
-    var extraHeaders: [(String, String)] = []
-
-    static func json(_ status: HTTPResponseStatus, _ text: String) -> APIResponse {
-        APIResponse(status: status, body: Array(text.utf8))
-    }
-
-    /// `{"error": {"status": 400, "message": "..."}}`
-    static func error(_ status: HTTPResponseStatus, _ message: String) -> APIResponse {
-        json(status, "{\"error\":{\"status\":\(status.code),\"message\":\(jsonString(message))}}\n")
-    }
-}
-
-/// A JSON string literal for `text`.
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
-}
-
 public struct ControlEndpointError: Error, CustomStringConvertible {
     public let description: String
 }
 
-final class ControlServer: Sendable {
+/// The control endpoint: HTTP on its own event-loop thread, answering from `service`.
+public final class ControlServer: ControlEndpoint {
     static let maxBody = 64 * 1024
 
     let group: MultiThreadedEventLoopGroup
     let channel: any Channel
-    let address: ControlAddress
+    public let address: ControlAddress
 
-    init(address: ControlAddress, token: String?, queue: ControlQueue, hub: EventHub) throws(ControlEndpointError) {
+    /// Listens on `address`; changes need `token` when one is given.
+    public init(address: ControlAddress, token: String?, service: any RouterService) throws(ControlEndpointError) {
         self.address = address
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let tokenBytes = token.map { Array($0.utf8) }
@@ -84,7 +43,7 @@ final class ControlServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
-                        ControlHTTPHandler(token: tokenBytes, queue: queue, hub: hub))
+                        ControlHTTPHandler(token: tokenBytes, service: service))
                 }
             }
         do {
@@ -103,7 +62,7 @@ final class ControlServer: Sendable {
         self.group = group
     }
 
-    func shutdown() {
+    public func shutdown() {
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
         if case .unix(let path) = address { _ = unlink(path) }
@@ -123,18 +82,19 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let token: [UInt8]?
-    private let queue: ControlQueue
-    private let hub: EventHub
+    private let service: any RouterService
+    private let routes: RouteTable
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
-    private var subscriber: EventSubscriber?
-    private var captureStream: CaptureStreamConnection?
+    /// The open stream, if this connection is one (events or capture: one `StreamWriter` each).
+    private var subscriber: StreamWriter?
+    private var captureStream: StreamWriter?
 
-    init(token: [UInt8]?, queue: ControlQueue, hub: EventHub) {
+    init(token: [UInt8]?, service: any RouterService, routes: RouteTable = .control) {
         self.token = token
-        self.queue = queue
-        self.hub = hub
+        self.service = service
+        self.routes = routes
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -164,7 +124,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if let subscriber {
             subscriber.close()
-            hub.unsubscribe(subscriber)
+            service.unsubscribe(subscriber)
             self.subscriber = nil
         }
         captureStream?.close()
@@ -193,8 +153,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         // A live capture is a GET but exposes traffic and starts work: it needs the token like a change.
-        let changes =
-            (head.method != .GET && head.method != .HEAD && head.method != .OPTIONS) || path == "/v1/capture/stream"
+        let changes = (head.method != .GET && head.method != .HEAD && head.method != .OPTIONS) || routes.exposesTraffic(path)
         if changes, let token {
             let presented = head.headers.first(name: "authorization").flatMap { value -> [UInt8]? in
                 let prefix = "bearer "
@@ -209,24 +168,25 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
         }
-        if path == "/v1/events" && head.method == .GET {
-            startEventStream(context: context, head: head)
-            return
-        }
-        if path == "/v1/capture/stream" && head.method == .GET {
-            startCaptureStream(context: context, head: head, query: query)
-            return
-        }
         let request = APIRequest(method: head.method, path: path, query: query, body: body)
         body = []
-        let promise = context.eventLoop.makePromise(of: APIResponse.self)
-        let queued = queue.submit { router in promise.succeed(router.handle(request)) }
-        guard queued else {
-            promise.succeed(.error(.serviceUnavailable, "the router is stopping"))
-            respond(context: context, head: head, keepAlive: false, .error(.serviceUnavailable, "the router is stopping"))
-            return
+        if case .found(let route, _) = routes.match(head.method, path) {
+            switch route.action {
+            case .events:
+                startEventStream(context: context, head: head)
+                return
+            case .captureStream:
+                startCaptureStream(context: context, head: head, request: request)
+                return
+            case .respond: break
+            }
         }
+        let promise = context.eventLoop.makePromise(of: APIResponse.self)
+        let (routes, service) = (self.routes, self.service)
+        promise.completeWithTask { await routes.respond(request, service: service) }
         promise.futureResult.assumeIsolated().whenSuccess { response in
+            // A stopping router answers 503 and closes: no further request would be answered.
+            let keepAlive = keepAlive && response.status != .serviceUnavailable
             self.respond(context: context, head: head, keepAlive: keepAlive, response)
         }
     }
@@ -254,31 +214,37 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "content-type", value: "text/event-stream")
         headers.add(name: "cache-control", value: "no-cache")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
-        let subscriber = EventSubscriber(channel: context.channel)
+        let subscriber = StreamWriter.events(channel: context.channel)
         self.subscriber = subscriber
-        hub.subscribe(subscriber)
+        service.subscribe(subscriber)
         // Subscribed before this is written: a client that has read it misses nothing after.
         var hello = context.channel.allocator.buffer(capacity: 32)
         hello.writeString(": subscribed\nretry: 1000\n\n")
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(hello))), promise: nil)
     }
 
-    /// A live capture as a pcap byte stream: the control thread checks the query and starts the
-    /// capture (or answers 4xx); the bytes then flow until the capture ends or the client leaves.
-    private func startCaptureStream(context: ChannelHandlerContext, head: HTTPRequestHead, query: [String: String]) {
-        let connection = CaptureStreamConnection(channel: context.channel)
+    /// A live capture as a pcap byte stream: the router checks the query and starts the capture
+    /// (or it is refused with a 4xx); the bytes then flow until the capture ends or the client leaves.
+    private func startCaptureStream(context: ChannelHandlerContext, head: HTTPRequestHead, request: APIRequest) {
+        let connection = StreamWriter.capture(channel: context.channel)
         // Held from now on, so a client that leaves before the capture starts still stops it.
         captureStream = connection
         let promise = context.eventLoop.makePromise(of: APIResponse?.self)
-        let queued = queue.submit { router in promise.succeed(router.startStreamCapture(query, connection: connection)) }
-        guard queued else {
-            respond(context: context, head: head, keepAlive: false, .error(.serviceUnavailable, "the router is stopping"))
-            return
+        let service = self.service
+        let parameters = RouteRequest(request: request, parameters: [:], service: service).captureQuery
+        promise.completeWithTask {
+            do {
+                try await service.startStreamCapture(parameters, into: connection)
+                return nil
+            } catch {
+                return APIResponse.from(error)
+            }
         }
         promise.futureResult.assumeIsolated().whenSuccess { refusal in
             if let refusal {
                 self.captureStream = nil
-                self.respond(context: context, head: head, keepAlive: head.isKeepAlive, refusal)
+                let keepAlive = head.isKeepAlive && refusal.status != .serviceUnavailable
+                self.respond(context: context, head: head, keepAlive: keepAlive, refusal)
                 return
             }
             var headers = HTTPHeaders()

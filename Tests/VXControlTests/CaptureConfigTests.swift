@@ -5,7 +5,8 @@ import VXCapture
 import VXDatapath
 import VXWire
 
-@testable import VXControl
+@testable import VXConfig
+@testable import VXRouter
 
 private func config(_ capture: String) -> String {
     """

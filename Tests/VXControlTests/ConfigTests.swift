@@ -4,7 +4,8 @@ import Foundation
 import Testing
 import VXWire
 
-@testable import VXControl
+@testable import VXConfig
+@testable import VXRouter
 
 // MARK: - Helpers
 

@@ -3,6 +3,8 @@
 import Testing
 import VXWire
 
+@testable import VXConfig
+@testable import VXRouter
 @testable import VXControl
 
 private func parse(_ control: String) throws(ConfigError) -> RouterConfig {

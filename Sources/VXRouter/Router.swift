@@ -4,8 +4,8 @@
 //
 //  1. resolve MTUs and worker count; intern flood lists and static entries;
 //  2. open every socket and TAP queue (all or nothing: a failure closes what was opened);
-//  3. start the control endpoint (ControlServer: HTTP on its own event-loop thread), which
-//     hands every request to this thread through a ControlQueue;
+//  3. start the control endpoint (given by the caller, e.g. VXControl's HTTP server) with this
+//     router's service (`RouterControl`), which hands every call to this thread through a ControlQueue;
 //  4. start the workers; then loop: run queued control requests, apply learn events from the
 //     workers' rings (publishing learn/move/FDB-full events), age the FDBs once a second
 //     (age-out events), answer SIGUSR1 with the counters, and on SIGINT/SIGTERM stop the
@@ -14,6 +14,8 @@
 import Foundation
 import Logging
 import VXCapture
+import VXConfig
+import VXControlAPI
 import VXDatapath
 import VXPlatform
 import VXWire
@@ -58,11 +60,15 @@ public final class Router {
     // The control endpoint (nil when `control.enabled` is false).
     let controlQueue: ControlQueue
     let eventHub = EventHub()
-    let controlToken: String?
-    private var server: ControlServer?
+    /// Whether changes need a token (`control.token_file`; the endpoint checks it).
+    let tokenRequired: Bool
+    private var endpoint: (any ControlEndpoint)?
 
     /// Opens every device and socket the config asks for, or throws having left nothing behind.
-    public init(config: RouterConfig, logger: Logger) throws {
+    /// `endpoint` starts the control endpoint (when `control.enabled`) with the router's service.
+    public init(
+        config: RouterConfig, logger: Logger, endpoint startEndpoint: ((any RouterService) throws -> any ControlEndpoint)? = nil
+    ) throws {
         self.config = config
         self.logger = logger
         let family = config.underlay.local.family
@@ -93,11 +99,7 @@ public final class Router {
         fdbFull = Array(repeating: 0, count: networks.count)
         remoteTableFull = Array(repeating: 0, count: networks.count)
         lastFullEvent = Array(repeating: 0, count: networks.count)
-        if config.control.enabled, let path = config.control.tokenFile {
-            controlToken = try Self.readToken(path)
-        } else {
-            controlToken = nil
-        }
+        tokenRequired = config.control.enabled && config.control.tokenFile != nil
         controlQueue = try ControlQueue()
         signals = try ControlSignals()
 
@@ -118,30 +120,15 @@ public final class Router {
         }
         do {
             try open(workerCount: config.workers ?? onlineCPUCount())
-            if config.control.enabled {
-                server = try ControlServer(
-                    address: config.control.listen, token: controlToken, queue: controlQueue, hub: eventHub)
+            if config.control.enabled, let startEndpoint {
+                endpoint = try startEndpoint(
+                    RouterControl(
+                        queue: controlQueue, hub: eventHub, served: networks.map(\.vni), local: config.underlay.local))
             }
         } catch {
             closeAll()
             throw error
         }
-    }
-
-    /// The bearer token: the file's contents without surrounding whitespace.
-    static func readToken(_ path: String) throws -> String {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw RouterError.tokenFile(path, "cannot read it")
-        }
-        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { throw RouterError.tokenFile(path, "it is empty") }
-        guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw RouterError.tokenFile(path, "the token must be printable ASCII without spaces")
-        }
-        return token
     }
 
     private func open(workerCount: Int) throws {
@@ -197,8 +184,8 @@ public final class Router {
     }
 
     private func closeAll() {
-        server?.shutdown()
-        server = nil
+        endpoint?.shutdown()
+        endpoint = nil
         for tap in taps { tap.close() }
         for link in links { link.close() }
         pool?.close()
@@ -226,7 +213,7 @@ public final class Router {
             metadata: [
                 "local": "\(Endpoint(address: config.underlay.local, port: config.underlay.port))",
                 "workers": "\(loops.count)", "underlay_mtu": "\(underlayMTU)",
-                "control": "\(server.map { "\($0.address)" } ?? "off")",
+                "control": "\(endpoint.map { "\($0.address)" } ?? "off")",
             ])
         logger.info("offloads", metadata: offloadSummary)
         // Type=notify units (Config/vxrouter.service) wait for this; without NOTIFY_SOCKET it does nothing.
@@ -274,8 +261,8 @@ public final class Router {
         // Requests already queued are answered; later ones get 503 from the endpoint.
         for work in controlQueue.close() { work(self) }
         stopCapture()
-        server?.shutdown()
-        server = nil
+        endpoint?.shutdown()
+        endpoint = nil
         for loop in loops { loop.requestStop() }
         for loop in loops { loop.join() }
         closeAll()
@@ -323,24 +310,13 @@ public final class Router {
         }
     }
 
-    struct EventBody: Encodable {
-        var type: EventKind
-        var vni: UInt32
-        var mac: String
-        var remote: String
-        var from: String?
-        var maxEntries: Int?
-        var time: String
-        enum CodingKeys: String, CodingKey { case type, vni, mac, remote, from, time, maxEntries = "max_entries" }
-    }
-
     /// Hands an FDB event to the event stream's subscribers (formatted only when there are some).
     private func publish(_ kind: EventKind, _ network: Network, mac: MACAddress, remote: IPAddress, from: IPAddress? = nil) {
         guard eventHub.subscriberCount > 0 else {
             eventHub.published.add(1, ordering: .relaxed)
             return
         }
-        let body = EventBody(
+        let body = FDBEvent(
             type: kind, vni: network.vni.rawValue, mac: mac.description, remote: remote.description,
             from: from?.description, maxEntries: kind == .fdbFull ? network.fdb.maxEntries : nil,
             time: Date().ISO8601Format())
@@ -401,7 +377,6 @@ public enum RouterError: Error, CustomStringConvertible {
     case localAddressMissing(IPAddress)
     case underlayMTUTooSmall(Int)
     case staticEntriesExceedMax(VNI)
-    case tokenFile(String, String)
 
     public var description: String {
         switch self {
@@ -411,8 +386,6 @@ public enum RouterError: Error, CustomStringConvertible {
             "underlay MTU \(mtu) leaves no room for an inner frame after VXLAN overhead"
         case .staticEntriesExceedMax(let vni):
             "networks[vni \(vni)]: more static fdb entries than max_entries"
-        case .tokenFile(let path, let reason):
-            "control.token_file \(path): \(reason)"
         }
     }
 }

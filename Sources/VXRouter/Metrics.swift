@@ -2,6 +2,7 @@
 // HELP and TYPE lines, conventional `_total` counters and `vni`/`reason`/`remote`/`worker` labels.
 // Built on the control thread from the workers' counters, summed on demand.
 import Foundation
+import VXControlAPI
 import VXDatapath
 import VXPlatform
 import VXWire

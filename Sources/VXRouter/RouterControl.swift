@@ -1,0 +1,91 @@
+// `RouterService` for a running `Router`: each call queues its work for the control thread
+// (`ControlQueue`) and resumes when the control thread has run it. The service holds no
+// reference to the router — the queue hands it to the work — so it can be given out before
+// the router runs and outlive it (calls then fail with `stopping`).
+import VXCapture
+import VXConfig
+import VXControlAPI
+import VXWire
+
+final class RouterControl: RouterService {
+    let queue: ControlQueue
+    let hub: EventHub
+    let servedVNIs: [VNI]
+    let underlayLocal: IPAddress
+
+    init(queue: ControlQueue, hub: EventHub, served: [VNI], local: IPAddress) {
+        self.queue = queue
+        self.hub = hub
+        self.servedVNIs = served
+        self.underlayLocal = local
+    }
+
+    /// Runs `work` on the control thread and returns what it returned (or threw).
+    private func onControlThread<T: Sendable>(_ work: @escaping @Sendable (Router) throws(ServiceError) -> T)
+        async throws(ServiceError) -> T
+    {
+        let result: Result<T, ServiceError> = await withCheckedContinuation { continuation in
+            let queued = queue.submit { router in
+                continuation.resume(returning: Result { () throws(ServiceError) -> T in try work(router) })
+            }
+            if !queued { continuation.resume(returning: .failure(.stopping)) }
+        }
+        return try result.get()
+    }
+
+    func health() async throws -> Health { try await onControlThread { Health(uptimeSeconds: $0.uptimeSeconds) } }
+    func effectiveConfig() async throws -> EffectiveConfig { try await onControlThread { $0.effectiveConfig() } }
+    func stats() async throws -> Stats { try await onControlThread { $0.statsBody() } }
+    func remotes() async throws -> [Remote] { try await onControlThread { $0.remotesBody() } }
+    func networks() async throws -> [NetworkSummary] {
+        try await onControlThread { router in router.networks.map { router.networkSummary($0) } }
+    }
+    func metricsText() async throws -> String { try await onControlThread { $0.metricsText() } }
+
+    func fdb(vni: VNI) async throws -> FDBList {
+        try await onControlThread { router throws(ServiceError) in router.fdbBody(try router.network(vni)) }
+    }
+
+    func setStaticEntry(vni: VNI, mac: MACAddress, remote: IPAddress) async throws -> (entry: FDBEntry, created: Bool) {
+        try await onControlThread { router throws(ServiceError) in
+            try router.setStatic(try router.network(vni), mac: mac, remote: remote)
+        }
+    }
+
+    func deleteEntry(vni: VNI, mac: MACAddress) async throws -> FDBEntry {
+        try await onControlThread { router throws(ServiceError) in try router.deleteEntry(try router.network(vni), mac) }
+    }
+
+    func flushLearned(vni: VNI) async throws -> Int {
+        try await onControlThread { router throws(ServiceError) in try router.network(vni).fdb.flushLearned() }
+    }
+
+    func flood(vni: VNI) async throws -> FloodList {
+        try await onControlThread { router throws(ServiceError) in router.floodBody(try router.network(vni)) }
+    }
+
+    func addFlood(vni: VNI, remote: IPAddress) async throws -> (list: FloodList, created: Bool) {
+        try await onControlThread { router throws(ServiceError) in try router.addFlood(try router.network(vni), remote) }
+    }
+
+    func removeFlood(vni: VNI, remote: IPAddress) async throws -> FloodList {
+        try await onControlThread { router throws(ServiceError) in try router.removeFlood(try router.network(vni), remote) }
+    }
+
+    func captureStatus() async throws -> CaptureStatus { try await onControlThread { $0.captureStatus() } }
+
+    func startFileCapture(_ parameters: CaptureParameters) async throws -> CaptureStatus {
+        try await onControlThread { router throws(ServiceError) in try router.startFileCapture(parameters) }
+    }
+
+    func startStreamCapture(_ parameters: CaptureParameters, into sink: any CaptureStreamSink) async throws {
+        try await onControlThread { router throws(ServiceError) in try router.startStreamCapture(parameters, into: sink) }
+    }
+
+    func stopCapture() async throws -> CaptureStatus {
+        try await onControlThread { router throws(ServiceError) in try router.stopCaptureRequest() }
+    }
+
+    func subscribe(_ sink: any EventSink) { hub.subscribe(sink) }
+    func unsubscribe(_ sink: any EventSink) { hub.unsubscribe(sink) }
+}

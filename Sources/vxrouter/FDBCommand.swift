@@ -1,0 +1,72 @@
+// `vxrouter fdb list|add|del|flush`: a running router's forwarding database.
+import ArgumentParser
+import VXControlAPI
+import VXWire
+
+struct FDB: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fdb", abstract: "List and change a running router's forwarding database.",
+        subcommands: [List.self, Add.self, Del.self, Flush.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List FDB entries (learned and static).")
+        @Option(help: "Only this VNI (default: every network).") var vni: VNI?
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            let vnis = try vni.map { [$0] } ?? servedVNIs(options)
+            let lists = try vnis.map { try options.call(FDBList.self, "GET", APIPath.fdb($0.rawValue), printJSON: false) }
+            if options.json {
+                if vni == nil { try printJSON(PerNetwork(networks: lists)) } else { try printJSON(lists[0]) }
+                return
+            }
+            var rows: [[String]] = []
+            for list in lists {
+                for entry in list.entries {
+                    let age = entry.ageSeconds.map { "\($0)s" } ?? "-"
+                    rows.append([String(list.vni), entry.mac, entry.type.rawValue, entry.remote, age])
+                }
+            }
+            printTable(["VNI", "MAC", "TYPE", "REMOTE", "AGE"], rows)
+        }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add (or replace) a static entry: MAC lives behind REMOTE.")
+        @Option(help: "The network.") var vni: VNI
+        @Argument(help: "The station's MAC address, aa:bb:cc:dd:ee:ff.") var mac: MACAddress
+        @Argument(help: "The remote VTEP's underlay address.") var remote: IPAddress
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            let request = StaticEntryRequest(mac: mac.description, remote: remote.description)
+            try options.call(FDBEntry.self, "POST", APIPath.fdb(vni.rawValue), body: request)
+            if !options.json { print("vni \(vni): \(mac) → \(remote) (static)") }
+        }
+    }
+
+    struct Del: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "del", abstract: "Delete an entry (static or learned).")
+        @Option(help: "The network.") var vni: VNI
+        @Argument(help: "The MAC address.") var mac: MACAddress
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            try options.call(FDBEntry.self, "DELETE", APIPath.fdbEntry(vni.rawValue, mac.description))
+            if !options.json { print("vni \(vni): \(mac) deleted") }
+        }
+    }
+
+    struct Flush: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove every learned entry (static ones stay).")
+        @Option(help: "The network (default: every network).") var vni: VNI?
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            for vni in try vni.map({ [$0] }) ?? servedVNIs(options) {
+                let result = try options.call(FlushResult.self, "POST", APIPath.flush(vni.rawValue))
+                if !options.json { print("vni \(vni): \(result.removed) learned entries removed") }
+            }
+        }
+    }
+}

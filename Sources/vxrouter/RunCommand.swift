@@ -1,0 +1,140 @@
+// `vxrouter run`: the router, from a config file or from flags for one network; its control
+// endpoint (VXControl's HTTP server) wired to its service here.
+import ArgumentParser
+import Logging
+import VXConfig
+import VXControl
+import VXPlatform
+import VXRouter
+import VXWire
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start the router, from a config file or from flags for one network.",
+        discussion: """
+            With --config, everything comes from the YAML file (see Config/vxrouter.yaml).
+            Without it, the flags describe one network, in the spirit of `ip link add type vxlan`:
+              vxrouter run --vni 42 --tap vx42 --local 10.0.0.1 --remote 10.0.0.2 --address 192.168.42.1/24
+            Each --remote joins the flood list. SIGUSR1 prints the counters; SIGINT/SIGTERM stop cleanly.
+            """)
+
+    @Option(name: .shortAndLong, help: "YAML config file.")
+    var config: String?
+
+    @Option(help: "VXLAN network identifier (0-16777215).")
+    var vni: VNI?
+
+    @Option(help: "TAP device for the network (created if missing, removed on exit).")
+    var tap: String?
+
+    @Option(help: "Local underlay address (source of encapsulated packets).")
+    var local: IPAddress?
+
+    @Option(help: "A remote VTEP for the flood list (repeatable).")
+    var remote: [IPAddress] = []
+
+    @Option(help: "UDP port listened on and sent to.")
+    var port: Int = 4789
+
+    @Option(help: "Address with prefix length for the TAP, e.g. 192.168.42.1/24.")
+    var address: String?
+
+    @Option(help: "TAP MTU (default: underlay MTU minus 50 for IPv4, 70 for IPv6).")
+    var mtu: Int?
+
+    @Option(help: "Worker threads (default: one per core).")
+    var workers: Int?
+
+    @Option(help: "Control endpoint: ADDRESS:PORT or unix:PATH (default 127.0.0.1:4790; with --config, overrides control.listen).")
+    var control: String?
+
+    @Flag(help: "Do not start the control endpoint.")
+    var noControl = false
+
+    @Flag(help: "Turn offloads off: plain TAP reads/writes (no virtio headers, TSO or coalescing), raw-socket sends without UDP GSO, receives without UDP GRO. Overrides the config's `offloads`.")
+    var noOffloads = false
+
+    @Option(help: "Microseconds a worker keeps polling after traffic before it sleeps (0 = off, up to 10000): lower latency for request/response traffic at the cost of CPU while traffic flows; an idle router never spins. Overrides the config's `busy_poll`.")
+    var busyPoll: Int?
+
+    @OptionGroup var log: LogOptions
+
+    func makeConfig() throws -> RouterConfig {
+        if let busyPoll, !RouterConfig.busyPollRange.contains(busyPoll) {
+            throw ValidationError(
+                "--busy-poll \(busyPoll) is out of range (\(RouterConfig.busyPollRange.lowerBound)-\(RouterConfig.busyPollRange.upperBound) microseconds)")
+        }
+        let adHoc = vni != nil || tap != nil || local != nil || !remote.isEmpty || address != nil || mtu != nil
+        if let config {
+            guard !adHoc else {
+                throw ValidationError("--config cannot be combined with --vni/--tap/--local/--remote/--address/--mtu")
+            }
+            var loaded = try ConfigLoader.load(path: config)
+            if let workers { loaded.workers = workers }
+            if noOffloads { loaded.offloads = false }
+            if let busyPoll { loaded.busyPoll = busyPoll }
+            try applyControlFlags(&loaded.control)
+            try loaded.validate()
+            return loaded
+        }
+        guard let vni, let tap, let local else {
+            throw ValidationError("give --config FILE, or --vni, --tap and --local (and --remote for each peer)")
+        }
+        var prefix: IPPrefix? = nil
+        if let address {
+            guard address.contains("/"), let parsed = IPPrefix(address) else {
+                throw ValidationError("--address \(address) must be ADDRESS/PREFIXLEN, e.g. 192.168.42.1/24")
+            }
+            prefix = parsed
+        }
+        guard ConfigLimits.port.contains(port) else {
+            throw ValidationError("--port \(port) is out of range (\(ConfigLimits.port.lowerBound)-\(ConfigLimits.port.upperBound))")
+        }
+        var config = RouterConfig(
+            underlay: UnderlayConfig(local: local, port: UInt16(port)),
+            workers: workers,
+            networks: [NetworkConfig(vni: vni, tap: tap, mtu: mtu, address: prefix, flood: remote)],
+            offloads: !noOffloads)
+        config.busyPoll = busyPoll ?? 0
+        try applyControlFlags(&config.control)
+        try config.validate()
+        return config
+    }
+
+    func applyControlFlags(_ control: inout ControlConfig) throws {
+        if let text = self.control {
+            guard let address = ControlAddress(text) else {
+                throw ValidationError("--control \(text) is not ADDRESS:PORT, [IPV6]:PORT or unix:PATH")
+            }
+            control.listen = address
+        }
+        if noControl { control.enabled = false }
+    }
+
+    func run() throws {
+        // Before any thread exists, so every thread inherits the mask and the control loop's
+        // signalfd sees SIGINT/SIGTERM/SIGUSR1.
+        ControlSignals.block()
+        let logger = try log.bootstrap()
+        // A ConfigError propagates as is: ArgumentParser prints its description (key, line,
+        // reason) without the usage text, and exits non-zero.
+        let config = try makeConfig()
+        guard isRoot() else {
+            logger.critical("needs root (CAP_NET_ADMIN for TAP devices, CAP_NET_RAW for the send socket)")
+            throw ExitCode(1)
+        }
+        let router: Router
+        do {
+            // The token before any device: an unreadable file stops the start here.
+            let token = config.control.enabled ? try config.control.tokenFile.map { try readToken(path: $0) } : nil
+            router = try Router(config: config, logger: logger) { service in
+                try ControlServer(address: config.control.listen, token: token, service: service)
+            }
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        try router.run()
+    }
+}
+
