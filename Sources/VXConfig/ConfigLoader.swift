@@ -576,7 +576,7 @@ extension RouterConfig {
                 : "is reachable beyond this host"
             throw fail(
                 "control.listen",
-                "\(control.listen) \(reach); set control.token_file so changes and captures need a token "
+                "\(control.listen) \(reach); set control.token_file (run: --control-token-file) so changes and captures need a token "
                     + "(or listen on a unix: socket, where the caller's credentials are checked)")
         }
         if let problem = GroupNameRule.problem(control.group) { throw fail("control.group", problem) }
