@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "VXControl",
             dependencies: [
-                "VXRouter", "VXControlAPI", "VXConfig", "VXCapture", "VXWire",
+                "VXRouter", "VXControlAPI", "VXConfig", "VXCapture", "VXWire", "VXPlatform",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(
             name: "VXControlTests",
             dependencies: [
-                "VXConfig", "VXControl", "VXControlAPI", "VXRouter", "VXWire", "VXCapture", "VXDatapath",
+                "VXConfig", "VXControl", "VXControlAPI", "VXRouter", "VXWire", "VXCapture", "VXDatapath", "VXPlatform",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -21,6 +21,8 @@
 
 _Static_assert(sizeof(vx_mmsghdr) == sizeof(struct mmsghdr), "vx_mmsghdr size");
 _Static_assert(offsetof(vx_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "vx_mmsghdr layout");
+_Static_assert(sizeof(vx_ucred) == sizeof(struct ucred), "vx_ucred size");
+_Static_assert(offsetof(vx_ucred, gid) == offsetof(struct ucred, gid), "vx_ucred layout");
 
 const int vx_MSG_TRUNC = MSG_TRUNC;
 const int vx_IPV6_CHECKSUM = IPV6_CHECKSUM;

@@ -11,6 +11,8 @@ public struct RouterConfig: Sendable, Equatable {
     public var networks: [NetworkConfig]
     /// The stats and control endpoint.
     public var control: ControlConfig
+    /// The read-only Prometheus listener (`metrics:`); off unless `metrics.listen` is set.
+    public var metrics = MetricsConfig()
     /// TAP offloads (virtio headers, checksum/TSO/USO) with UDP GSO sends and UDP GRO receives;
     /// false runs the plain datapath (one frame per read, raw-socket sends).
     public var offloads: Bool
@@ -38,27 +40,53 @@ public struct RouterConfig: Sendable, Equatable {
 }
 
 /// Where the control endpoint listens and who may change things through it.
+///
+/// Changes (POST, DELETE) and live captures are what the kernel asks CAP_NET_ADMIN / CAP_NET_RAW
+/// for, so they are never open to any local user: on the Unix socket (the default) the caller's
+/// credentials must be root or a member of `group`; on TCP (any address — loopback is no security
+/// boundary, every local user can connect to it) the bearer token of `tokenFile` is required.
 public struct ControlConfig: Sendable, Equatable {
     public var enabled: Bool
     public var listen: ControlAddress
-    /// A file holding the bearer token that changes (POST, DELETE) must present. Required when
-    /// `listen` is beyond loopback.
+    /// A file holding the bearer token that changes (POST, DELETE) and captures must present.
+    /// Required for a TCP `listen`.
     public var tokenFile: String?
+    /// The group owning the Unix socket (mode 0660) whose members may change things, like root.
+    public var group: String
 
-    public init(enabled: Bool = true, listen: ControlAddress = .default, tokenFile: String? = nil) {
+    public static let defaultGroup = "root"
+
+    public init(
+        enabled: Bool = true, listen: ControlAddress = .default, tokenFile: String? = nil,
+        group: String = ControlConfig.defaultGroup
+    ) {
         self.enabled = enabled
         self.listen = listen
         self.tokenFile = tokenFile
+        self.group = group
     }
 }
 
-/// `127.0.0.1:4790`, `[::1]:4790`, or `unix:/run/vxrouter.sock`.
+/// `metrics: { listen: 127.0.0.1:9542 }`: GET /metrics only, for anyone who can reach it; it
+/// grants nothing. Off by default: it names remote VTEPs (topology), a port is the operator's
+/// choice (and the firewall's), and two routers on one host would fight over a fixed port.
+public struct MetricsConfig: Sendable, Equatable {
+    /// A TCP address; nil = no metrics listener (GET /metrics on the control socket still answers).
+    public var listen: ControlAddress?
+    public static let conventionalPort: UInt16 = 9542
+
+    public init(listen: ControlAddress? = nil) { self.listen = listen }
+}
+
+/// `unix:/run/vxrouter/control.sock` (the default), `127.0.0.1:4790`, or `[::1]:4790`.
 public enum ControlAddress: Sendable, Equatable, CustomStringConvertible {
     case tcp(IPAddress, port: UInt16)
     case unix(path: String)
 
     public static let defaultPort: UInt16 = 4790
-    public static let `default` = ControlAddress.tcp(IPAddress(v4: 0x7F00_0001), port: defaultPort)
+    /// The Unix socket: file permissions and the caller's credentials decide who may change things.
+    public static let defaultSocketPath = "/run/vxrouter/control.sock"
+    public static let `default` = ControlAddress.unix(path: defaultSocketPath)
 
     /// Parses `ADDRESS:PORT`, `[IPV6]:PORT`, `unix:PATH`; a bare address takes port 4790.
     public init?(_ text: String) {
@@ -87,6 +115,8 @@ public enum ControlAddress: Sendable, Equatable, CustomStringConvertible {
         guard let address = IPAddress(host) else { return nil }
         self = .tcp(address, port: port)
     }
+
+    public var isUnix: Bool { if case .unix = self { true } else { false } }
 
     /// Loopback addresses and Unix sockets reach only this host.
     public var isLocalOnly: Bool {

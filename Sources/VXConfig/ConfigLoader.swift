@@ -111,10 +111,11 @@ public enum ConfigLoader {
 }
 
 enum ConfigKeys {
-    static let root = ["underlay", "workers", "networks", "control", "offloads", "busy_poll", "capture"]
+    static let root = ["underlay", "workers", "networks", "control", "offloads", "busy_poll", "capture", "metrics"]
     /// The API's capture request and where `POST /v1/capture` writes (one key list for both).
     static let capture = ["directory"] + CaptureRequestRule.keys
-    static let control = ["enabled", "listen", "token_file"]
+    static let control = ["enabled", "listen", "token_file", "group"]
+    static let metrics = ["listen"]
     static let underlay = ["local", "port", "source_ports", "mtu"]
     static let network = [
         "vni", "tap", "mtu", "address", "learning", "ageing", "max_entries", "flood", "fdb", "allow_from",
@@ -324,12 +325,15 @@ struct ConfigReader {
         }
         var control = ControlConfig()
         if let field = optional(top, "control") { control = try controlConfig(field) }
+        var metrics = MetricsConfig()
+        if let field = optional(top, "metrics") { metrics = try metricsConfig(field) }
         var capture: CaptureSpec?
         var directory = RouterConfig.defaultCaptureDirectory
         if let field = optional(top, "capture") {
             (capture, directory) = try captureConfig(field, served: networks.map(\.vni), family: underlay.local.family)
         }
         var config = RouterConfig(underlay: underlay, workers: workers, networks: networks, control: control, offloads: offloads, capture: capture)
+        config.metrics = metrics
         config.captureDirectory = directory
         config.busyPoll = busyPoll
         return config
@@ -421,7 +425,26 @@ struct ConfigReader {
             if path.isEmpty { throw token.error("the token file path is empty") }
             control.tokenFile = path
         }
+        if let group = optional(fields, "group") {
+            let name = try group.string()
+            if let problem = GroupNameRule.problem(name) { throw group.error(problem) }
+            control.group = name
+        }
         return control
+    }
+
+    mutating func metricsConfig(_ field: ConfigField) throws(ConfigError) -> MetricsConfig {
+        let fields = try field.mapping(allowed: ConfigKeys.metrics)
+        var metrics = MetricsConfig()
+        if let listen = optional(fields, "listen") {
+            let text = try listen.text(expected: "an address ADDRESS:PORT").text
+            guard let address = ControlAddress(text), !address.isUnix else {
+                throw listen.error(
+                    "\(ConfigReader.quoted(text)) is not ADDRESS:PORT or [IPV6]:PORT (e.g. 127.0.0.1:\(MetricsConfig.conventionalPort))")
+            }
+            metrics.listen = address
+        }
+        return metrics
     }
 
     mutating func underlayConfig(_ field: ConfigField) throws(ConfigError) -> UnderlayConfig {
@@ -546,11 +569,25 @@ extension RouterConfig {
             throw fail("workers", outOfRange("\(workers)", ConfigLimits.workers))
         }
         if networks.isEmpty { throw fail("networks", "at least one network is required") }
-        if control.enabled, !control.listen.isLocalOnly, control.tokenFile == nil {
+        if control.enabled, !control.listen.isUnix, control.tokenFile == nil {
+            let reach =
+                control.listen.isLocalOnly
+                ? "is TCP on loopback, which every local user can connect to (loopback is not a security boundary)"
+                : "is reachable beyond this host"
             throw fail(
                 "control.listen",
-                "\(control.listen) is reachable beyond this host; set control.token_file so changes need a token "
-                    + "(or listen on 127.0.0.1 or a unix: socket)")
+                "\(control.listen) \(reach); set control.token_file (run: --control-token-file) so changes and captures need a token "
+                    + "(or listen on a unix: socket, where the caller's credentials are checked)")
+        }
+        if let problem = GroupNameRule.problem(control.group) { throw fail("control.group", problem) }
+        if let listen = metrics.listen {
+            if listen.isUnix { throw fail("metrics.listen", "the metrics listener is TCP: ADDRESS:PORT") }
+            if case .tcp(let address, _) = listen, address.isMulticast {
+                throw fail("metrics.listen", "\(address) is a multicast address")
+            }
+            if control.enabled, listen == control.listen {
+                throw fail("metrics.listen", "\(listen) is control.listen too; give metrics a port of its own")
+            }
         }
         if case .tcp(let address, _) = control.listen, address.isMulticast {
             throw fail("control.listen", "\(address) is a multicast address")

@@ -84,6 +84,23 @@ public func readToken(path: String) throws(TokenFileError) -> String {
     return token
 }
 
+/// `control.group`: a group name as useradd/groupadd accept it (portable characters, at most 32,
+/// not starting with '-'). Whether the group exists is checked when the router starts.
+public enum GroupNameRule {
+    public static func problem(_ name: String) -> String? {
+        if name.isEmpty { return "the group name is empty" }
+        if name.utf8.count > 32 { return "\(jsonQuoted(name)) is longer than 32 characters" }
+        let portable = name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+        }
+        if !portable || name.hasPrefix("-") {
+            return "\(jsonQuoted(name)) is not a group name (letters, digits, '_', '-', '.'; not starting with '-')"
+        }
+        return nil
+    }
+}
+
 // MARK: - Capture requests
 
 /// One field of a capture request as it came: a JSON value, or a query parameter's text.

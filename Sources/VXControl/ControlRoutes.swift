@@ -302,12 +302,20 @@ struct RouteTable: Sendable {
         }
     }
 
+    /// GET /metrics: Prometheus text. One route, served by the control endpoint and by the
+    /// metrics listener alike.
+    static let metricsRoute = Route(.GET, APIPath.metrics, .respond { r in
+        APIResponse(
+            status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
+            body: Array(try await r.service.metricsText().utf8))
+    })
+
+    /// The metrics listener (`metrics.listen`): /metrics and nothing else (404; 405 for another
+    /// method on /metrics). Readable by anyone who reaches the port; it grants nothing.
+    static let metrics = RouteTable(routes: [metricsRoute])
+
     static let control = RouteTable(routes: [
-        Route(.GET, APIPath.metrics, .respond { r in
-            APIResponse(
-                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                body: Array(try await r.service.metricsText().utf8))
-        }),
+        metricsRoute,
         Route(.GET, APIPath.health, .respond { r in try .encoded(try await r.service.health()) }),
         Route(.GET, APIPath.version, .respond { _ in try .encoded(VersionInfo()) }),
         Route(.GET, APIPath.config, .respond { r in try .encoded(try await r.service.effectiveConfig()) }),

@@ -12,6 +12,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import VXConfig
+import VXPlatform
 import VXRouter
 
 #if canImport(Glibc)
@@ -22,48 +23,119 @@ public struct ControlEndpointError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// The control endpoint: HTTP on its own event-loop thread, answering from `service`.
+/// The control endpoint: HTTP on its own event-loop thread, answering from `service`; and, when
+/// asked, the read-only metrics listener on the same thread.
 public final class ControlServer: ControlEndpoint {
     static let maxBody = 64 * 1024
+    /// The Unix socket's mode: owner (root) and the control group may connect, nobody else.
+    static let socketMode: mode_t = 0o660
+    /// The socket's directory when it has to be created: anyone may look up the socket in it (the
+    /// socket's own mode decides who may connect).
+    static let socketDirectoryMode: mode_t = 0o755
 
     let group: MultiThreadedEventLoopGroup
-    let channel: any Channel
+    let channels: [any Channel]
     public let address: ControlAddress
+    public let metricsAddress: ControlAddress?
 
-    /// Listens on `address`; changes need `token` when one is given.
-    public init(address: ControlAddress, token: String?, service: any RouterService) throws(ControlEndpointError) {
+    /// Listens on `address`. Changes and the capture stream need `token` when one is given and,
+    /// on a Unix socket, a caller that is root or in `controlGroup`. `metrics` (TCP) serves
+    /// GET /metrics only, to anyone.
+    public init(
+        address: ControlAddress, token: String?, controlGroup: String = ControlConfig.defaultGroup,
+        metrics: ControlAddress? = nil, service: any RouterService
+    ) throws(ControlEndpointError) {
         self.address = address
+        self.metricsAddress = metrics
+        var resolvedGroup: ControlGroup?
+        if address.isUnix {
+            let gid: UInt32?
+            do {
+                gid = try groupID(named: controlGroup)
+            } catch {
+                throw ControlEndpointError(description: "control.group \(controlGroup): cannot look it up: \(error)")
+            }
+            guard let gid else {
+                throw ControlEndpointError(
+                    description: "control.group \(controlGroup): no such group (create it with `groupadd \(controlGroup)`, "
+                        + "or leave control.group unset for root only)")
+            }
+            resolvedGroup = ControlGroup(name: controlGroup, gid: gid)
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let tokenBytes = token.map { Array($0.utf8) }
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 64)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.so_keepalive), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(
-                        ControlHTTPHandler(token: tokenBytes, service: service))
+        func bootstrap(_ makeHandler: @escaping @Sendable () -> ControlHTTPHandler) -> ServerBootstrap {
+            ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.so_keepalive), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(makeHandler())
+                    }
                 }
-            }
+        }
+        let controlGroup = resolvedGroup
+        let control = bootstrap {
+            ControlHTTPHandler(token: tokenBytes, controlGroup: controlGroup, service: service)
+        }
+        var channels: [any Channel] = []
+        func fail(_ what: String, _ error: any Error) -> ControlEndpointError {
+            for channel in channels { try? channel.close().wait() }
+            try? group.syncShutdownGracefully()
+            return ControlEndpointError(description: "\(what): \(error)")
+        }
         do {
             switch address {
             case .tcp(let ip, let port):
-                channel = try bootstrap.bind(host: ip.description, port: Int(port)).wait()
+                channels.append(try control.bind(host: ip.description, port: Int(port)).wait())
             case .unix(let path):
-                channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
-                // Only root (who runs the router) may talk to it.
-                _ = chmod(path, 0o600)
+                channels.append(try Self.bindSocket(control, path: path, group: resolvedGroup!))
             }
         } catch {
-            try? group.syncShutdownGracefully()
-            throw ControlEndpointError(description: "control endpoint: cannot listen on \(address): \(error)")
+            throw fail("control endpoint: cannot listen on \(address)", error)
         }
+        if let metrics, case .tcp(let ip, let port) = metrics {
+            let listener = bootstrap { ControlHTTPHandler(token: nil, controlGroup: nil, service: service, routes: .metrics) }
+            do {
+                channels.append(try listener.bind(host: ip.description, port: Int(port)).wait())
+            } catch {
+                throw fail("metrics.listen: cannot listen on \(metrics)", error)
+            }
+        }
+        self.channels = channels
         self.group = group
     }
 
+    /// Binds the Unix socket under a temporary name, gives it to root and the control group with
+    /// mode 0660, then renames it into place: no moment where the socket at `path` is open to
+    /// more callers than that.
+    static func bindSocket(_ bootstrap: ServerBootstrap, path: String, group: ControlGroup) throws -> any Channel {
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
+        if !directory.isEmpty { try makeDirectoryIfMissing(directory, mode: socketDirectoryMode) }
+        // Never take over a live router's socket (two routers on one host, e.g. in network
+        // namespaces, share the file system): its clients would silently reach this one.
+        if unixSocketAnswers(path) {
+            throw ControlEndpointError(
+                description: "another process is listening on \(path); give each router its own control.listen (--control unix:PATH)")
+        }
+        // sun_path holds 107 bytes and a NUL; a path at the limit is bound in place.
+        let staging = path.utf8.count < 106 ? path + ".new" : path
+        let channel = try bootstrap.bind(unixDomainSocketPath: staging, cleanupExistingSocketFile: true).wait()
+        do {
+            try setOwnerAndMode(staging, uid: 0, gid: group.gid, mode: socketMode)
+            if staging != path { try renamePath(staging, to: path) }
+        } catch {
+            try? channel.close().wait()
+            _ = unlink(staging)
+            throw error
+        }
+        return channel
+    }
+
     public func shutdown() {
-        try? channel.close().wait()
+        for channel in channels { try? channel.close().wait() }
         try? group.syncShutdownGracefully()
         if case .unix(let path) = address { _ = unlink(path) }
     }
@@ -82,6 +154,11 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let token: [UInt8]?
+    /// On the Unix socket: whose credentials may change things (nil on TCP: the token decides).
+    private let controlGroup: ControlGroup?
+    private let readPeer: @Sendable (any Channel) -> EventLoopFuture<PeerCredentials?>
+    /// The caller's credentials, read once when the connection opens (Unix socket only).
+    private var peer: EventLoopFuture<PeerCredentials?>?
     private let service: any RouterService
     private let routes: RouteTable
     private var head: HTTPRequestHead?
@@ -91,10 +168,36 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var subscriber: StreamWriter?
     private var captureStream: StreamWriter?
 
-    init(token: [UInt8]?, service: any RouterService, routes: RouteTable = .control) {
+    init(
+        token: [UInt8]?, controlGroup: ControlGroup? = nil, service: any RouterService, routes: RouteTable = .control,
+        readPeer: @escaping @Sendable (any Channel) -> EventLoopFuture<PeerCredentials?> = ControlHTTPHandler.peerCredentials
+    ) {
         self.token = token
+        self.controlGroup = controlGroup
+        self.readPeer = readPeer
         self.service = service
         self.routes = routes
+    }
+
+    /// SO_PEERCRED of the connection (NIO's socket-option call on the channel's own socket; it
+    /// exposes no descriptor), with the caller's groups; nil when it cannot be read.
+    static let peerCredentials: @Sendable (any Channel) -> EventLoopFuture<PeerCredentials?> = { channel in
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeSucceededFuture(nil)
+        }
+        let raw: EventLoopFuture<PeerCredentialsOption> = provider.unsafeGetSocketOption(
+            level: .socket, name: NIOBSDSocket.Option(rawValue: peerCredentialsOptionName))
+        return raw.map { Optional(PeerCredentials($0)) }.recover { _ in nil }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if controlGroup != nil { peer = readPeer(context.channel) }
+        context.fireChannelActive()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Added to a channel that is already active (tests, or a late pipeline change).
+        if controlGroup != nil, context.channel.isActive, peer == nil { peer = readPeer(context.channel) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -153,8 +256,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         // A live capture is a GET but exposes traffic and starts work: it needs the token like a change.
-        let changes = (head.method != .GET && head.method != .HEAD && head.method != .OPTIONS) || routes.exposesTraffic(path)
-        if changes, let token {
+        let kind = RequestKind(method: head.method, exposesTraffic: routes.exposesTraffic(path))
+        if kind.privileged, let token {
             let presented = head.headers.first(name: "authorization").flatMap { value -> [UInt8]? in
                 let prefix = "bearer "
                 guard value.lowercased().hasPrefix(prefix) else { return nil }
@@ -170,7 +273,24 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let request = APIRequest(method: head.method, path: path, query: query, body: body)
         body = []
-        if case .found(let route, _) = routes.match(head.method, path) {
+        if kind.privileged, let controlGroup {
+            let peer = self.peer ?? context.eventLoop.makeSucceededFuture(nil)
+            peer.assumeIsolated().whenComplete { result in
+                let caller = (try? result.get()) ?? nil
+                switch ControlAccess.decide(kind, caller: caller, group: controlGroup) {
+                case .allow:
+                    self.dispatch(context: context, head: head, keepAlive: keepAlive, request: request)
+                case .deny(let reason):
+                    self.respond(context: context, head: head, keepAlive: keepAlive, .error(.forbidden, reason))
+                }
+            }
+            return
+        }
+        dispatch(context: context, head: head, keepAlive: keepAlive, request: request)
+    }
+
+    private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, keepAlive: Bool, request: APIRequest) {
+        if case .found(let route, _) = routes.match(head.method, request.path) {
             switch route.action {
             case .events:
                 startEventStream(context: context, head: head)

@@ -86,3 +86,17 @@ public func monotonicMicroseconds() -> UInt64 {
 public func onlineCPUCount() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
 public func isRoot() -> Bool { geteuid() == 0 }
+
+/// For calls that return the error number itself (0 on success) instead of setting errno, like
+/// getgrnam_r: the same policy (EINTR retried, the rest thrown with the call's name).
+@inline(__always)
+func errnoReturningCall(_ call: String, context: @autoclosure () -> String = "", _ body: () -> Int32)
+    throws(SystemError)
+{
+    while true {
+        let result = body()
+        if result == 0 { return }
+        if result == EINTR { continue }
+        throw SystemError(call: call, errno: result, context: context())
+    }
+}

@@ -83,6 +83,11 @@ public struct ControlClient: Sendable {
             }
         } catch {
             done.fail(error)
+            if let error = error as? IOError, error.errnoCode == EACCES {
+                throw ControlClientError(
+                    description: "\(endpoint): permission denied: the control socket is for root and the members of "
+                        + "the router's control.group", unreachable: false)
+            }
             throw ControlClientError(
                 description: "no router answers at \(endpoint): \(Self.reason(error))", unreachable: true)
         }

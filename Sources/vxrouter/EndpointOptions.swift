@@ -7,8 +7,8 @@ import VXControlAPI
 import VXWire
 
 struct EndpointOptions: ParsableArguments {
-    @Option(help: "The router's control endpoint: ADDRESS:PORT, [IPV6]:PORT or unix:PATH.")
-    var endpoint: String = "127.0.0.1:4790"
+    @Option(help: "The router's control endpoint: unix:PATH, ADDRESS:PORT or [IPV6]:PORT.")
+    var endpoint: String = ControlAddress.default.description
 
     @Option(help: "File holding the bearer token (needed for changes when the router has control.token_file).")
     var tokenFile: String?

@@ -45,8 +45,11 @@ struct Run: ParsableCommand {
     @Option(help: "Worker threads (default: one per core).")
     var workers: Int?
 
-    @Option(help: "Control endpoint: ADDRESS:PORT or unix:PATH (default 127.0.0.1:4790; with --config, overrides control.listen).")
+    @Option(help: "Control endpoint: unix:PATH or ADDRESS:PORT (default unix:/run/vxrouter/control.sock; a TCP address needs --control-token-file; with --config, overrides control.listen).")
     var control: String?
+
+    @Option(help: "File holding the bearer token for changes and captures (required with a TCP --control; with --config, overrides control.token_file).")
+    var controlTokenFile: String?
 
     @Flag(help: "Do not start the control endpoint.")
     var noControl = false
@@ -108,6 +111,7 @@ struct Run: ParsableCommand {
             }
             control.listen = address
         }
+        if let controlTokenFile { control.tokenFile = controlTokenFile }
         if noControl { control.enabled = false }
     }
 
@@ -128,7 +132,9 @@ struct Run: ParsableCommand {
             // The token before any device: an unreadable file stops the start here.
             let token = config.control.enabled ? try config.control.tokenFile.map { try readToken(path: $0) } : nil
             router = try Router(config: config, logger: logger) { service in
-                try ControlServer(address: config.control.listen, token: token, service: service)
+                try ControlServer(
+                    address: config.control.listen, token: token, controlGroup: config.control.group,
+                    metrics: config.metrics.listen, service: service)
             }
         } catch {
             logger.critical("cannot start: \(error)")

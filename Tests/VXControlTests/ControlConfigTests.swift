@@ -12,10 +12,44 @@ private func parse(_ control: String) throws(ConfigError) -> RouterConfig {
 }
 
 @Suite struct ControlConfigTests {
-    @Test func defaultsToLoopback4790() throws {
+    @Test func defaultsToTheUnixSocketForRoot() throws {
         let config = try parse("")
-        #expect(config.control == ControlConfig(enabled: true, listen: .tcp(IPAddress("127.0.0.1")!, port: 4790)))
-        #expect(config.control.listen.isLocalOnly)
+        #expect(config.control == ControlConfig(enabled: true, listen: .unix(path: "/run/vxrouter/control.sock")))
+        #expect(config.control.group == "root" && config.control.tokenFile == nil)
+        #expect(config.metrics.listen == nil)
+    }
+
+    @Test func tcpNeedsATokenOnLoopbackToo() throws {
+        for listen in ["127.0.0.1:4790", "[::1]:4790", "0.0.0.0:4790"] {
+            let error = #expect(throws: ConfigError.self) { _ = try parse("control: { listen: \"\(listen)\" }\n") }
+            #expect(error?.path == "control.listen" && error?.reason.contains("token_file") == true, "\(String(describing: error))")
+            _ = try parse("control: { listen: \"\(listen)\", token_file: /etc/vx/token }\n")
+        }
+        let loopback = #expect(throws: ConfigError.self) { _ = try parse("control: { listen: 127.0.0.1:4790 }\n") }
+        #expect(loopback?.reason.contains("loopback is not a security boundary") == true, "\(String(describing: loopback))")
+    }
+
+    @Test func controlGroup() throws {
+        #expect(try parse("control: { group: vxadmin }\n").control.group == "vxadmin")
+        for bad in ["\"\"", "-x", "a b", "x:y", String(repeating: "g", count: 33)] {
+            let error = #expect(throws: ConfigError.self) { _ = try parse("control: { group: \(bad) }\n") }
+            #expect(error?.path == "control.group", "\(bad): \(String(describing: error))")
+        }
+    }
+
+    @Test func metricsListener() throws {
+        #expect(try parse("metrics: { listen: 127.0.0.1:9542 }\n").metrics.listen == .tcp(IPAddress("127.0.0.1")!, port: 9542))
+        let cases: [(String, String)] = [
+            ("metrics: { listen: unix:/run/m.sock }\n", "is not ADDRESS:PORT"),
+            ("metrics: { listen: nowhere }\n", "is not ADDRESS:PORT"),
+            ("metrics: { port: 9542 }\n", "allowed: listen"),
+            ("metrics: { listen: 224.0.0.1:9542 }\n", "multicast"),
+            ("metrics: { listen: 127.0.0.1:4790 }\ncontrol: { listen: 127.0.0.1:4790, token_file: /t }\n", "port of its own"),
+        ]
+        for (yaml, reason) in cases {
+            let error = #expect(throws: ConfigError.self) { _ = try parse(yaml) }
+            #expect(error?.path.hasPrefix("metrics") == true && error?.reason.contains(reason) == true, "\(yaml): \(String(describing: error))")
+        }
     }
 
     @Test func addressForms() {
@@ -61,7 +95,7 @@ private func parse(_ control: String) throws(ConfigError) -> RouterConfig {
             ("control: { listen: 4790 }\n", "control.listen", "is not ADDRESS:PORT"),
             ("control: { enabled: yes please }\n", "control.enabled", "expected true or false"),
             ("control: { token_file: \"\" }\n", "control.token_file", "empty"),
-            ("control: { port: 4790 }\n", "control.port", "allowed: enabled, listen, token_file"),
+            ("control: { port: 4790 }\n", "control.port", "allowed: enabled, listen, token_file, group"),
             ("control: [1]\n", "control", "expected a mapping"),
             ("control: { listen: 224.0.0.1:4790, token_file: /t }\n", "control.listen", "multicast"),
         ]

@@ -7,6 +7,7 @@ import NIOEmbedded
 import NIOHTTP1
 import Testing
 import VXControlAPI
+import VXPlatform
 import VXRouter
 
 @testable import VXControl
@@ -25,12 +26,18 @@ struct HTTPReply: CustomStringConvertible {
 }
 
 /// Sends `raw` (one or more requests as bytes) into a fresh endpoint pipeline and reads one response.
-func exchange(_ raw: String, service: FakeRouterService, token: String? = "secret") async throws -> HTTPReply {
+/// `controlGroup` set: the endpoint of a Unix socket, whose caller is `caller` (nil: unreadable).
+func exchange(
+    _ raw: String, service: FakeRouterService, token: String? = "secret", controlGroup: ControlGroup? = nil,
+    caller: PeerCredentials? = nil, routes: RouteTable = .control
+) async throws -> HTTPReply {
     let channel = NIOAsyncTestingChannel()
     try await channel.eventLoop.submit {
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
         try channel.pipeline.syncOperations.addHandler(
-            ControlHTTPHandler(token: token.map { Array($0.utf8) }, service: service))
+            ControlHTTPHandler(
+                token: token.map { Array($0.utf8) }, controlGroup: controlGroup, service: service, routes: routes,
+                readPeer: { channel in channel.eventLoop.makeSucceededFuture(caller) }))
     }.get()
     try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4790))
     do {

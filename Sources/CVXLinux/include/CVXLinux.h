@@ -14,6 +14,14 @@ typedef struct {
     unsigned int msg_len;
 } vx_mmsghdr;
 
+// struct ucred (SO_PEERCRED's answer: the control socket's caller) is _GNU_SOURCE-only too;
+// layout-checked in shim.c.
+typedef struct {
+    int32_t pid;
+    uint32_t uid;
+    uint32_t gid;
+} vx_ucred;
+
 // recvmmsg/sendmmsg: _GNU_SOURCE-only declarations. Return the count, or -1 with errno set.
 int vx_recvmmsg(int fd, vx_mmsghdr *msgs, unsigned int count, int flags);
 int vx_sendmmsg(int fd, vx_mmsghdr *msgs, unsigned int count, int flags);
