@@ -71,11 +71,13 @@ ip -n "$ns_b" link set ul0 up
 
 echo "== vxrouter in each host"
 # Not through in_a/in_b: a backgrounded function would make $! a subshell, not the router.
+# Each router's control socket lives in the run's log directory: namespaces share the filesystem, so
+# the default /run/vxrouter/control.sock would be one socket for both.
 ip netns exec "$ns_a" "$VXROUTER_BIN" run --vni 42 --tap vx42 --local 198.18.0.1 --remote 198.18.0.2 --address 198.19.0.1/24 \
-    >"$logs/a.log" 2>&1 &
+    --control "unix:$logs/a.sock" >"$logs/a.log" 2>&1 &
 pids+=($!)
 ip netns exec "$ns_b" "$VXROUTER_BIN" run --vni 42 --tap vx42 --local 198.18.0.2 --remote 198.18.0.1 --address 198.19.0.2/24 \
-    >"$logs/b.log" 2>&1 &
+    --control "unix:$logs/b.sock" >"$logs/b.log" 2>&1 &
 pids+=($!)
 for host in a b; do
     for _ in $(seq 150); do grep -q "vxrouter ready" "$logs/$host.log" && break; sleep 0.1; done
@@ -99,12 +101,13 @@ wait "$server"
 for host in a b; do
     ns=$([[ $host == a ]] && echo "$ns_a" || echo "$ns_b")
     echo "== host $host: vxrouter stats"
-    ip netns exec "$ns" "$VXROUTER_BIN" stats
+    "$VXROUTER_BIN" stats --endpoint "unix:$logs/$host.sock"
     echo "== host $host: vxrouter fdb list"
-    ip netns exec "$ns" "$VXROUTER_BIN" fdb list
+    "$VXROUTER_BIN" fdb list --endpoint "unix:$logs/$host.sock"
 done
 
 if $keep; then
-    echo "== running. Try: ip netns exec $ns_a ping 198.19.0.2   (Ctrl-C stops and cleans up)"
+    echo "== running. Try: ip netns exec $ns_a ping 198.19.0.2"
+    echo "   or: $VXROUTER_BIN stats --endpoint unix:$logs/a.sock   (Ctrl-C stops and cleans up)"
     wait
 fi
