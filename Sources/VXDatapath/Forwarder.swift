@@ -30,7 +30,9 @@ public struct LearnEvent: BitwiseCopyable, Equatable, Sendable {
 ///  2. check the inner source MAC and learn it against the sender's address (not its port): a
 ///     known MAC refreshes its age, a new or moved one becomes a learn event; a MAC that a static
 ///     entry places elsewhere is dropped, as the kernel does;
-///  3. list the inner frame for that network's TAP. Nothing received from a VTEP is ever sent
+///  3. note an inner TCP/UDP checksum the sender left unfinished (`InnerChecksum`), for the
+///     worker to hand on as partial or complete;
+///  4. list the inner frame for that network's TAP. Nothing received from a VTEP is ever sent
 ///     back into the tunnel (split horizon): decapsulated frames only go to a TAP.
 public struct Forwarder {
     let networks: UnsafeMutableBufferPointer<NetworkPath>
@@ -319,7 +321,14 @@ public struct Forwarder {
             remoteCounters.add(.rxPackets, remote: sender)
             remoteCounters.add(.rxBytes, remote: sender, length)
         }
-        out.append(PacketRef(bytes: frame, length: frameLength, network: network, destination: endpoint, remote: sender))
+        // A same-host sender's checksum offload may have left the inner checksum unfinished
+        // (headers read only; a finished checksum is left for the host to judge, as before).
+        let partial = InnerChecksum.partial(frame, length: frameLength)
+        if partial.isPresent { counters.add(.checksumUnfinished, row: network) }
+        out.append(
+            PacketRef(
+                bytes: frame, length: frameLength, network: network, destination: endpoint, remote: sender,
+                partialChecksum: partial))
     }
 
     /// Counts a frame read from network `network`'s TAP that never became a packet (too short or

@@ -76,6 +76,9 @@ public struct PacketRef: BitwiseCopyable {
     /// The rest of the packet, after `bytes`, when it lies elsewhere (a TSO segment's payload in
     /// its super-frame); else empty. Senders gather both pieces.
     public var tail = FramePiece(base: nil, length: 0)
+    /// For a frame from the tunnel: its TCP/UDP checksum was left unfinished by the sender and
+    /// still has to be completed (by the kernel, as NEEDS_CSUM, or in software before the write).
+    public var partialChecksum = PartialChecksum.none
 
     /// Bytes at `bytes`.
     @inline(__always)

@@ -36,7 +36,9 @@ public protocol Underlay {
 ///     in `segments`, a frame with a partial checksum gets it completed in place, and everything
 ///     is encapsulated as usual (the underlay turns runs of equal-sized packets into UDP GSO sends);
 ///  2. a receive may return coalesced datagrams (UDP GRO), taken apart by the forwarder; the
-///     decapsulated frames go through the TCP coalescer and reach the TAP as super-frames.
+///     decapsulated frames go through the TCP coalescer and reach the TAP as super-frames, and a
+///     frame whose inner checksum its sender left unfinished as NEEDS_CSUM (without offloads its
+///     checksum is completed before the write).
 public final class Worker<Device: FrameDevice, Link: Underlay> {
     public private(set) var devices: [Device]
     public private(set) var link: Link
@@ -205,6 +207,8 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             } else {
                 for k in 0..<deliveries.count {
                     let packet = deliveries[k]
+                    // No virtio header to say "partial": the checksum is finished here.
+                    if packet.partialChecksum.isPresent { packet.partialChecksum.complete(packet.bytes) }
                     let written = devices[packet.network].write(packet.bytes, length: packet.length)
                     forwarder.accountDelivered(packet, written: written)
                     if let capture = forwarder.capture, capture.isActive {  // capture hook
@@ -225,7 +229,10 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         }
         for k in 0..<deliveries.count {
             let packet = deliveries[k]
-            coalescer.add(index: k, tag: packet.network, frame: packet.bytes, length: packet.length) { group in
+            coalescer.add(
+                index: k, tag: packet.network, frame: packet.bytes, length: packet.length,
+                partial: packet.partialChecksum
+            ) { group in
                 writeGroup(group)
             }
         }
