@@ -232,27 +232,14 @@ public struct Forwarder {
     ) -> Int {
         var i = start
         while i < batch.count {
+            let datagrams = batch.datagrams(inSlot: i)
+            if out.remaining < datagrams.count { return i }
             let payload = batch.data(i)
-            let length = batch.lengths[i]
             let source = batch.sources[i]
-            let segment = batch.segmentSizes[i]
-            if segment <= 0 || segment >= length || length > batch.dataCapacity {
-                if out.remaining < 1 { return i }
+            for datagram in datagrams {
                 decapsulateOne(
-                    payload, length: length, fits: length <= batch.dataCapacity, source: source,
-                    number: i * PacketBatch.datagramsPerSlot, stored: min(length, batch.dataCapacity), now: now, into: &out)
-            } else {
-                if out.remaining < (length + segment - 1) / segment { return i }
-                var offset = 0
-                var number = i * PacketBatch.datagramsPerSlot
-                while offset < length {
-                    let piece = min(segment, length - offset)
-                    decapsulateOne(
-                        payload + offset, length: piece, fits: true, source: source, number: number, stored: piece, now: now,
-                        into: &out)
-                    offset += segment
-                    number += 1
-                }
+                    payload + datagram.offset, length: datagram.length, fits: datagram.fits, source: source,
+                    number: datagram.number, stored: datagram.stored, now: now, into: &out)
             }
             i += 1
         }

@@ -171,6 +171,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             }
             flushOutbound()
             outboundHoldsSegments = false
+            forwarder.capture?.endSegments()  // capture hook
         }
         encapsulate(network, from: runStart, upTo: deviceBatch.count, of: &deviceBatch)
     }
@@ -181,9 +182,9 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         forwarder.accountSent(outbound)
         if let capture = forwarder.capture, capture.isActive {  // capture hook
             if outboundHoldsSegments {
-                capture.sent(outbound, from: segments, numbering: .segments)
+                capture.sent(outbound, from: segments)
             } else {
-                capture.sent(outbound, from: deviceBatch, numbering: .batch)
+                capture.sent(outbound, from: deviceBatch)
             }
         }
         outbound.removeAll()
