@@ -59,13 +59,13 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     private var deliveries: PacketList
     private var coalescer = TCPCoalescer()
 
-    /// The largest frame an offloading TAP hands over: a 64 KB IP packet behind Ethernet and a tag.
-    public static var maxSuperFrame: Int { 65535 + EthernetFrame.headerSize + 4 }
+    /// The largest frame an offloading TAP hands over: a 64 KB IP packet behind Ethernet and its tags.
+    public static var maxSuperFrame: Int { 65535 + EthernetFrame.headerSize + 4 * FrameLayout.maxTags }
     /// The largest UDP payload: what a GRO receive may coalesce into one slot.
     public static var maxDatagram: Int { 65535 }
-    /// The most header bytes a segment can carry: Ethernet, a VLAN tag, IPv4 with options (60)
+    /// The most header bytes a segment can carry: Ethernet, its VLAN tags, IPv4 with options (60)
     /// and TCP with options (60).
-    static var maxSegmentHeaders: Int { EthernetFrame.headerSize + 4 + 60 + 60 }
+    static var maxSegmentHeaders: Int { EthernetFrame.headerSize + 4 * FrameLayout.maxTags + 60 + 60 }
 
     /// - Parameters:
     ///   - devices: one per network, in network index order.

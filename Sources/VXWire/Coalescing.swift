@@ -3,7 +3,7 @@
 /// (GSO_TCPV4/GSO_TCPV6 + NEEDS_CSUM), which the kernel takes as one packet instead of dozens. The
 /// rules follow the kernel's `tcp_gro_receive` and wireguard-go's `tcpPacketsCanCoalesce`:
 ///
-///  1. a candidate is untagged-or-single-tagged Ethernet, IPv4 without options or fragmentation
+///  1. a candidate is Ethernet (with at most `FrameLayout.maxTags` VLAN tags), IPv4 without options or fragmentation
 ///     (or IPv6 with TCP as the next header), TCP with only ACK (and PSH) set and a payload;
 ///  2. a segment joins the group in front of it when both carry the same network tag, the same
 ///     Ethernet and IP header fields (addresses, TOS/TTL/DF, traffic class/flow label/hop limit), the
@@ -206,7 +206,7 @@ public struct TCPCoalescer: ~Copyable {
     /// Rule 1: the frame's layout if it may be coalesced at all.
     @inline(__always)
     static func shape(_ frame: UnsafeRawPointer, length: Int) -> Shape? {
-        guard let (l3, etherType) = Offload.network(frame, length: length) else { return nil }
+        guard let (l3, etherType) = FrameLayout.link(frame, length: length) else { return nil }
         let l4: Int
         let v6: Bool
         if etherType == EthernetFrame.etherTypeIPv4 {
