@@ -12,6 +12,9 @@ public enum TrafficCounter: Int, CaseIterable, Sendable {
     /// Learn events a worker could not queue to the control thread (the ring was full). The frame
     /// itself was forwarded; the MAC is learned from a later one.
     case learnQueueFull
+    /// Frames from the tunnel whose TCP/UDP checksum the sender left unfinished (pseudo-header
+    /// sum only: a same-host kernel peer's checksum offload) and that were accepted as partial.
+    case checksumUnfinished
 
     public var name: String {
         switch self {
@@ -25,6 +28,7 @@ public enum TrafficCounter: Int, CaseIterable, Sendable {
         case .tapTxBytes: "tap_tx_bytes"
         case .floodedFrames: "flooded_frames"
         case .learnQueueFull: "learn_queue_full"
+        case .checksumUnfinished: "checksum_unfinished"
         }
     }
 }

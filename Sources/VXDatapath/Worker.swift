@@ -36,7 +36,9 @@ public protocol Underlay {
 ///     in `segments`, a frame with a partial checksum gets it completed in place, and everything
 ///     is encapsulated as usual (the underlay turns runs of equal-sized packets into UDP GSO sends);
 ///  2. a receive may return coalesced datagrams (UDP GRO), taken apart by the forwarder; the
-///     decapsulated frames go through the TCP coalescer and reach the TAP as super-frames.
+///     decapsulated frames go through the TCP coalescer and reach the TAP as super-frames, and a
+///     frame whose inner checksum its sender left unfinished as NEEDS_CSUM (without offloads its
+///     checksum is completed before the write).
 public final class Worker<Device: FrameDevice, Link: Underlay> {
     public private(set) var devices: [Device]
     public private(set) var link: Link
@@ -56,14 +58,17 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     private var outboundHoldsSegments = false
     private var deliveries: PacketList
     private var coalescer = TCPCoalescer()
+    /// One piece: a whole super-packet from the tunnel with its virtio header in front.
+    private let superFramePiece = UnsafeMutablePointer<FramePiece>.allocate(capacity: 1)
 
-    /// The largest frame an offloading TAP hands over: a 64 KB IP packet behind Ethernet and a tag.
-    public static var maxSuperFrame: Int { 65535 + EthernetFrame.headerSize + 4 }
-    /// The largest UDP payload: what a GRO receive may coalesce into one slot.
-    public static var maxDatagram: Int { 65535 }
-    /// The most header bytes a segment can carry: Ethernet, a VLAN tag, IPv4 with options (60)
+    /// The largest frame an offloading TAP hands over: a 64 KB IP packet behind Ethernet and its tags.
+    public static var maxSuperFrame: Int { 65535 + EthernetFrame.headerSize + 4 * FrameLayout.maxTags }
+    /// The largest UDP payload a receive may return: a slot of datagrams UDP GRO coalesced, or one
+    /// VXLAN datagram with a whole inner super-packet a same-host peer sent uncut (`TunnelSuperFrame`).
+    public static var maxDatagram: Int { maxSuperFrame + VXLANHeader.size }
+    /// The most header bytes a segment can carry: Ethernet, its VLAN tags, IPv4 with options (60)
     /// and TCP with options (60).
-    static var maxSegmentHeaders: Int { EthernetFrame.headerSize + 4 + 60 + 60 }
+    static var maxSegmentHeaders: Int { EthernetFrame.headerSize + 4 * FrameLayout.maxTags + 60 + 60 }
 
     /// - Parameters:
     ///   - devices: one per network, in network index order.
@@ -97,7 +102,10 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         outbound = PacketList(capacity: max(batchSize, TCPCoalescer.maxSegments) + forwarder.maxFanOut)
     }
 
-    deinit { forwarder.deallocate() }
+    deinit {
+        forwarder.deallocate()
+        superFramePiece.deallocate()
+    }
 
     /// Reads one batch from network `network`'s device and sends it into the tunnel. Returns the
     /// number of frames read.
@@ -169,6 +177,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             }
             flushOutbound()
             outboundHoldsSegments = false
+            forwarder.capture?.endSegments()  // capture hook
         }
         encapsulate(network, from: runStart, upTo: deviceBatch.count, of: &deviceBatch)
     }
@@ -179,9 +188,9 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         forwarder.accountSent(outbound)
         if let capture = forwarder.capture, capture.isActive {  // capture hook
             if outboundHoldsSegments {
-                capture.sent(outbound, from: segments, numbering: .segments)
+                capture.sent(outbound, from: segments)
             } else {
-                capture.sent(outbound, from: deviceBatch, numbering: .batch)
+                capture.sent(outbound, from: deviceBatch)
             }
         }
         outbound.removeAll()
@@ -205,7 +214,12 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             } else {
                 for k in 0..<deliveries.count {
                     let packet = deliveries[k]
-                    let written = devices[packet.network].write(packet.bytes, length: packet.length)
+                    // No virtio header to say "partial": the checksum is finished here.
+                    if packet.partialChecksum.isPresent { packet.partialChecksum.complete(packet.bytes) }
+                    // Nor "GSO": a whole super-packet (only a GRO receive reports one) cannot be written.
+                    let written =
+                        packet.superFrame.gsoType == VirtioNetHeader.gsoNone
+                        && devices[packet.network].write(packet.bytes, length: packet.length)
                     forwarder.accountDelivered(packet, written: written)
                     if let capture = forwarder.capture, capture.isActive {  // capture hook
                         capture.delivered(packet, written: written, from: linkBatch)
@@ -225,11 +239,33 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         }
         for k in 0..<deliveries.count {
             let packet = deliveries[k]
-            coalescer.add(index: k, tag: packet.network, frame: packet.bytes, length: packet.length) { group in
+            if packet.superFrame.gsoType != VirtioNetHeader.gsoNone {
+                coalescer.flush { group in writeGroup(group) }
+                writeSuperFrame(packet)
+                continue
+            }
+            coalescer.add(
+                index: k, tag: packet.network, frame: packet.bytes, length: packet.length,
+                partial: packet.partialChecksum
+            ) { group in
                 writeGroup(group)
             }
         }
         coalescer.flush { group in writeGroup(group) }
+    }
+
+    /// A whole super-packet from the tunnel goes to the TAP as one GSO frame, its virtio header
+    /// written in front of it over the VXLAN header (copies for capture were taken already).
+    @inline(__always)
+    private func writeSuperFrame(_ packet: PacketRef) {
+        let start = packet.bytes - VirtioNetHeader.size
+        packet.superFrame.encode(to: start)
+        superFramePiece.pointee = FramePiece(base: start, length: VirtioNetHeader.size + packet.length)
+        let written = devices[packet.network].write(pieces: UnsafeBufferPointer(start: superFramePiece, count: 1))
+        forwarder.accountDelivered(packet, written: written)
+        if !written, let capture = forwarder.capture, capture.isActive {  // capture hook
+            capture.refused(packet, from: linkBatch)
+        }
     }
 
     @inline(__always)

@@ -41,6 +41,7 @@ extension TrafficCounter {
         case .tapTxBytes: "Bytes of frames written to the network's TAP."
         case .floodedFrames: "Frames sent to the flood list rather than one VTEP."
         case .learnQueueFull: "Learn events lost because a worker's queue to the control thread was full."
+        case .checksumUnfinished: "Frames from the tunnel with an unfinished inner TCP/UDP checksum, accepted."
         }
     }
 }
