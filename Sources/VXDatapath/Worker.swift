@@ -112,6 +112,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             encapsulate(network, from: 0, upTo: deviceBatch.count, of: &deviceBatch)
         }
         flushOutbound()
+        flushReplies()
         return read
     }
 
@@ -121,8 +122,26 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         var next = start
         while next < end {
             next = forwarder.encapsulate(network: network, batch: batch, from: next, upTo: end, into: &outbound)
-            if next < end { flushOutbound() }
+            if next < end {
+                flushOutbound()
+                flushReplies()
+            }
         }
+    }
+
+    /// Writes the frames the forwarder answered with itself (LocalReplies) back to their TAPs.
+    private func flushReplies() {
+        let replies = forwarder.replies
+        guard replies.count > 0 else { return }
+        for k in 0..<replies.count {
+            let network = replies.network(k)
+            let written =
+                offloads
+                ? devices[network].write(pieces: replies.piecesWithHeader(k))
+                : devices[network].write(replies.frame(k), length: replies.length(k))
+            forwarder.accountReply(network: network, length: replies.length(k), written: written)
+        }
+        replies.removeAll()
     }
 
     private func serviceOffloadBatch(_ network: Int) {
