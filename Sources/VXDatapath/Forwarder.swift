@@ -130,6 +130,13 @@ public struct Forwarder {
                 continue
             }
             guard length <= path.maxFrame else {
+                if path.pmtuSignal,  // PMTU signalling hook
+                    signalTooBig(
+                        network: network, path: path, frame: frame, available: min(length - tail.length, batch.dataCapacity))
+                        == .noRoom
+                {
+                    return i
+                }
                 dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length, tail: tail)
                 i += 1
                 continue

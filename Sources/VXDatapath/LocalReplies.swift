@@ -13,7 +13,7 @@ import VXWire
 ///     the slot's headroom when the device carries them — and calls `removeAll`.
 ///
 /// Owned by one worker; the pointers live until `deallocate`.
-public struct LocalReplies: BitwiseCopyable {
+public struct LocalReplies {
     /// The most bytes one reply can be: Ethernet, two VLAN tags and an IPv6 "packet too big"
     /// (1280 bytes, RFC 4443 §3.2), rounded up.
     public static let frameCapacity = 1344
@@ -28,6 +28,13 @@ public struct LocalReplies: BitwiseCopyable {
     let filled: UnsafeMutablePointer<Int>
     /// Two pieces (virtio header, frame) for a gathering write.
     let pieces: UnsafeMutablePointer<FramePiece>
+    /// Rate limit of ICMP errors: the second of the current window and how many went in it.
+    let errorWindow: UnsafeMutablePointer<(second: Int64, sent: Int)>
+    let epoch: ContinuousClock.Instant
+    /// ICMP errors (PMTU signalling) one worker sends per second at most, like the kernel's
+    /// `icmp_msgs_per_sec` (1000 per host): the first one already tells a sender its path MTU;
+    /// the limit keeps a sender that ignores them from turning every oversize frame into two.
+    public static let errorsPerSecond = 100
 
     public init(capacity: Int) {
         precondition(capacity > 0)
@@ -42,6 +49,19 @@ public struct LocalReplies: BitwiseCopyable {
         filled.initialize(to: 0)
         pieces = .allocate(capacity: 2)
         pieces.initialize(repeating: .empty, count: 2)
+        errorWindow = .allocate(capacity: 1)
+        errorWindow.initialize(to: (-1, 0))
+        epoch = .now
+    }
+
+    /// Whether one more ICMP error may go this second (and takes it). Reads the clock: only for
+    /// the rare frame that needs an error.
+    public func takeErrorBudget() -> Bool {
+        let second = epoch.duration(to: .now).components.seconds
+        if errorWindow.pointee.second != second { errorWindow.pointee = (second, 0) }
+        guard errorWindow.pointee.sent < Self.errorsPerSecond else { return false }
+        errorWindow.pointee.sent += 1
+        return true
     }
 
     func deallocate() {
@@ -50,6 +70,7 @@ public struct LocalReplies: BitwiseCopyable {
         networks.deallocate()
         filled.deallocate()
         pieces.deallocate()
+        errorWindow.deallocate()
     }
 
     /// Replies waiting to be written.

@@ -53,3 +53,35 @@ extension Forwarder {
         }
     }
 }
+
+/// PMTU signalling (README "PMTU signalling"): a frame from the TAP too big for the underlay is
+/// still dropped (`oversize`), and its sender told — ICMP "fragmentation needed" / "packet too
+/// big" with the inner MTU that fits, through the same local-reply path — so its TCP lowers the
+/// segment size instead of black-holing, as the kernel's vxlan does since Linux 5.9.
+extension Forwarder {
+    /// The largest frame network `network` carries.
+    @inline(__always)
+    public func maxFrame(network: Int) -> Int { networks[network].maxFrame }
+
+    /// Builds the ICMP error for an oversize frame into `replies`, when the frame deserves one and
+    /// the rate limit allows; `.noRoom` when the replies are full (flush and call again).
+    @inline(__always)
+    public func signalTooBig(network: Int, path: NetworkPath, frame: UnsafeRawPointer, available: Int)
+        -> NeighbourOutcome
+    {
+        guard let slot = replies.next() else { return .noRoom }
+        guard
+            let length = PacketTooBig.answer(
+                frame: frame, available: available, maxFrame: path.maxFrame, mtuCeiling: path.mtu, to: slot),
+            replies.takeErrorBudget()
+        else { return .forward }
+        replies.commit(length: length, network: network)
+        counters.add(.pmtuSignalled, row: network)
+        return .answered
+    }
+
+    /// For a frame the worker declines before encapsulation (a super-frame whose segments would
+    /// not fit): the network's path, so the worker can call `signalTooBig`.
+    @inline(__always)
+    public func path(network: Int) -> NetworkPath { networks[network] }
+}

@@ -129,6 +129,16 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         }
     }
 
+    /// PMTU signalling for a frame declined before encapsulation.
+    private func signalTooBig(_ network: Int, frame: UnsafeRawPointer, available: Int) {
+        let path = forwarder.path(network: network)
+        guard path.pmtuSignal else { return }
+        if forwarder.signalTooBig(network: network, path: path, frame: frame, available: available) == .noRoom {
+            flushReplies()
+            _ = forwarder.signalTooBig(network: network, path: path, frame: frame, available: available)
+        }
+    }
+
     /// Writes the frames the forwarder answered with itself (LocalReplies) back to their TAPs.
     private func flushReplies() {
         let replies = forwarder.replies
@@ -168,7 +178,15 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
                 forwarder.dropDeviceFrame(.truncated, network: network, slot: i, frame: frame, length: length)
                 continue
             }
-            guard segmenter.maxSegmentLength <= maxFrame, segmenter.headerLength <= segments.dataCapacity else {
+            guard segmenter.headerLength <= segments.dataCapacity else {
+                forwarder.dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length)
+                continue
+            }
+            // (The network's limit is within the worker's `maxFrame`.)
+            if segmenter.maxSegmentLength > forwarder.maxFrame(network: network) {
+                // Segments too big for this network's underlay: one ICMP error for the super-frame
+                // (not one per segment), which is dropped whole.
+                signalTooBig(network, frame: frame, available: min(length, deviceBatch.dataCapacity))
                 forwarder.dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length)
                 continue
             }
