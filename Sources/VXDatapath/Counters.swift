@@ -15,6 +15,16 @@ public enum TrafficCounter: Int, CaseIterable, Sendable {
     /// Frames from the tunnel whose TCP/UDP checksum the sender left unfinished (pseudo-header
     /// sum only: a same-host kernel peer's checksum offload) and that were accepted as partial.
     case checksumUnfinished
+    /// ARP requests / IPv6 neighbour solicitations read from a TAP and answered from the
+    /// network's MAC/IP entries (written back to the TAP, never sent into the tunnel).
+    case neighAnswered
+    /// ARP requests / solicitations for an address no entry knows: forwarded as before.
+    case neighFlooded
+    /// ARP or solicitations that break the protocol's rules: forwarded as before, not answered.
+    case neighUnanswerable
+    /// ICMP "fragmentation needed" / "packet too big" sent back to an inner sender whose frame did
+    /// not fit the underlay (the frame itself is counted as an `oversize` drop).
+    case pmtuSignalled
 
     public var name: String {
         switch self {
@@ -29,6 +39,10 @@ public enum TrafficCounter: Int, CaseIterable, Sendable {
         case .floodedFrames: "flooded_frames"
         case .learnQueueFull: "learn_queue_full"
         case .checksumUnfinished: "checksum_unfinished"
+        case .neighAnswered: "neigh_answered"
+        case .neighFlooded: "neigh_flooded"
+        case .neighUnanswerable: "neigh_unanswerable"
+        case .pmtuSignalled: "pmtu_signalled"
         }
     }
 }

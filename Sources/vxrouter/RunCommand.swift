@@ -42,6 +42,9 @@ struct Run: ParsableCommand {
     @Option(help: "TAP MTU (default: underlay MTU minus 50 for IPv4, 70 for IPv6).")
     var mtu: Int?
 
+    @Option(help: "The TAP's MAC, e.g. 02:11:22:33:44:55 (default: a stable MAC derived from /etc/machine-id and the VNI).")
+    var mac: MACAddress?
+
     @Option(help: "Worker threads (default: one per core).")
     var workers: Int?
 
@@ -67,10 +70,11 @@ struct Run: ParsableCommand {
             throw ValidationError(
                 "--busy-poll \(busyPoll) is out of range (\(RouterConfig.busyPollRange.lowerBound)-\(RouterConfig.busyPollRange.upperBound) microseconds)")
         }
-        let adHoc = vni != nil || tap != nil || local != nil || !remote.isEmpty || address != nil || mtu != nil
+        let adHoc =
+            vni != nil || tap != nil || local != nil || !remote.isEmpty || address != nil || mtu != nil || mac != nil
         if let config {
             guard !adHoc else {
-                throw ValidationError("--config cannot be combined with --vni/--tap/--local/--remote/--address/--mtu")
+                throw ValidationError("--config cannot be combined with --vni/--tap/--local/--remote/--address/--mtu/--mac")
             }
             var loaded = try ConfigLoader.load(path: config)
             if let workers { loaded.workers = workers }
@@ -90,6 +94,7 @@ struct Run: ParsableCommand {
             }
             prefix = parsed
         }
+        if let mac, let reason = interfaceMACProblem(mac) { throw ValidationError("--mac \(reason)") }
         guard ConfigLimits.port.contains(port) else {
             throw ValidationError("--port \(port) is out of range (\(ConfigLimits.port.lowerBound)-\(ConfigLimits.port.upperBound))")
         }
@@ -98,6 +103,7 @@ struct Run: ParsableCommand {
             workers: workers,
             networks: [NetworkConfig(vni: vni, tap: tap, mtu: mtu, address: prefix, flood: remote)],
             offloads: !noOffloads)
+        config.networks[0].mac = mac
         config.busyPoll = busyPoll ?? 0
         try applyControlFlags(&config.control)
         try config.validate()
