@@ -692,17 +692,6 @@ extension RouterConfig {
     }
 }
 
-/// Why `address` cannot be a MAC/IP entry's address (an inner address ARP/ND is answered for), or nil.
-func neighbourAddressProblem(_ address: IPAddress) -> String? {
-    if address.isUnspecified { return "\(address) is the unspecified address" }
-    if address.isMulticast { return "\(address) is a multicast address; an entry names one station's address" }
-    if address.isV4, address.v4Value == .max { return "\(address) is the broadcast address" }
-    if address.isV4 ? address.v4Value >> 24 == 127 : (address.high == 0 && address.low == 1) {
-        return "\(address) is a loopback address"
-    }
-    return nil
-}
-
 /// Why `mac` cannot be a TAP's address (`mac`, `--mac`), or nil.
 public func interfaceMACProblem(_ mac: MACAddress) -> String? {
     if mac.isZero { return "\(mac) is the all-zero MAC" }

@@ -141,7 +141,9 @@ struct RouteRequest: Sendable {
     /// The body as `T`: a JSON object with exactly `T`'s fields, each of its type.
     func body<T: RequestBody>(_ type: T.Type) throws -> T {
         let keys = T.fieldNames
-        let shape = "a JSON object {\(keys.map { "\"\($0)\": \"...\"" }.joined(separator: ", "))}"
+        let lists = T.optionalListFieldNames
+        let shape =
+            "a JSON object {\((keys.map { "\"\($0)\": \"...\"" } + lists.map { "\"\($0)\": [\"...\"] (optional)" }).joined(separator: ", "))}"
         let body = request.body
         guard !body.isEmpty else { throw APIError(.badRequest, "the request body is empty; expected \(shape)") }
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
@@ -150,12 +152,18 @@ struct RouteRequest: Sendable {
         guard case .object(let object) = value else {
             throw APIError(.badRequest, "the request body is not a JSON object; expected \(shape)")
         }
-        if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
-            throw APIError(.badRequest, "unknown field \(jsonString(unknown)) (allowed: \(keys.joined(separator: ", ")))")
+        if let unknown = object.keys.sorted().first(where: { !keys.contains($0) && !lists.contains($0) }) {
+            throw APIError(.badRequest, "unknown field \(jsonString(unknown)) (allowed: \((keys + lists).joined(separator: ", ")))")
         }
         for key in keys {
             guard let field = object[key] else { throw APIError(.badRequest, "missing field \"\(key)\"; expected \(shape)") }
             guard case .string = field else { throw APIError(.badRequest, "field \"\(key)\" must be a string") }
+        }
+        for key in lists {
+            guard let field = object[key] else { continue }
+            guard case .array(let items) = field, items.allSatisfy({ if case .string = $0 { true } else { false } }) else {
+                throw APIError(.badRequest, "field \"\(key)\" must be a list of strings")
+            }
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(body))
@@ -239,6 +247,23 @@ enum RequestRules {
             throw APIError(.badRequest, "remote \(jsonString(text)) is not an IP address")
         }
         return address
+    }
+
+    /// A MAC/IP entry's inner addresses (the `ips` field): each an address a station may hold, no
+    /// duplicates, at most `limit`.
+    static func stationAddresses(_ texts: [String]?, limit: Int = 64) throws -> [IPAddress] {
+        guard let texts else { return [] }
+        guard texts.count <= limit else { throw APIError(.badRequest, "ips lists \(texts.count) addresses (at most \(limit))") }
+        var addresses: [IPAddress] = []
+        for text in texts {
+            guard let address = IPAddress(text) else {
+                throw APIError(.badRequest, "ips: \(jsonString(text)) is not an IP address")
+            }
+            if let reason = neighbourAddressProblem(address) { throw APIError(.badRequest, "ips: \(reason)") }
+            guard !addresses.contains(address) else { throw APIError(.badRequest, "ips: \(address) is listed twice") }
+            addresses.append(address)
+        }
+        return addresses
     }
 
     /// A remote VTEP named by a client: unicast, the underlay's family, not this router.
@@ -335,7 +360,8 @@ struct RouteTable: Sendable {
             let body = try r.body(StaticEntryRequest.self)
             let mac = try RequestRules.stationMAC(body.mac)
             let remote = try RequestRules.remoteVTEP(body.remote, local: r.service.underlayLocal)
-            let (entry, created) = try await r.service.setStaticEntry(vni: vni, mac: mac, remote: remote)
+            let ips = try RequestRules.stationAddresses(body.ips)
+            let (entry, created) = try await r.service.setStaticEntry(vni: vni, mac: mac, remote: remote, ips: ips)
             return try .encoded(entry, status: created ? .created : .ok)
         }),
         Route(.POST, "/v1/networks/{vni}/fdb/flush", .respond { r in

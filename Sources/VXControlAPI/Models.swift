@@ -254,13 +254,16 @@ public struct FDBEntry: Codable, Sendable, Equatable {
     public var type: Kind
     /// Seconds since traffic last confirmed a learned entry; absent for static entries.
     public var ageSeconds: UInt32?
-    enum CodingKeys: String, CodingKey { case mac, remote, type, ageSeconds = "age_seconds" }
+    /// The inner addresses ARP/ND suppression answers with this MAC; absent when there are none.
+    public var ips: [String]?
+    enum CodingKeys: String, CodingKey { case mac, remote, type, ageSeconds = "age_seconds", ips }
 
-    public init(mac: String, remote: String, type: Kind, ageSeconds: UInt32? = nil) {
+    public init(mac: String, remote: String, type: Kind, ageSeconds: UInt32? = nil, ips: [String]? = nil) {
         self.mac = mac
         self.remote = remote
         self.type = type
         self.ageSeconds = ageSeconds
+        self.ips = ips
     }
 }
 
@@ -454,19 +457,30 @@ public struct FDBEvent: Codable, Sendable, Equatable {
 
 /// A request body of string fields, all required; the server refuses unknown ones.
 public protocol RequestBody: Codable, Sendable {
-    /// The JSON field names, in the order the server checks them.
+    /// The required JSON fields (strings), in the order the server checks them.
     static var fieldNames: [String] { get }
+    /// Optional JSON fields that hold a list of strings.
+    static var optionalListFieldNames: [String] { get }
+}
+
+extension RequestBody {
+    public static var optionalListFieldNames: [String] { [] }
 }
 
 /// `POST /v1/networks/{vni}/fdb`.
 public struct StaticEntryRequest: RequestBody, Equatable {
     public var mac: String
     public var remote: String
-    enum CodingKeys: String, CodingKey, CaseIterable { case mac, remote }
-    public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
-    public init(mac: String, remote: String) {
+    /// The inner addresses behind `mac` (a Docker peer record, an EVPN type-2 route): answered
+    /// locally by ARP/ND suppression. The entry's addresses become exactly these; absent = none.
+    public var ips: [String]?
+    enum CodingKeys: String, CodingKey, CaseIterable { case mac, remote, ips }
+    public static var fieldNames: [String] { ["mac", "remote"] }
+    public static var optionalListFieldNames: [String] { ["ips"] }
+    public init(mac: String, remote: String, ips: [String]? = nil) {
         self.mac = mac
         self.remote = remote
+        self.ips = ips
     }
 }
 

@@ -120,16 +120,21 @@ extension Router {
         }
     }
 
-    func entryBody(_ entry: ForwardingTable.Entry, lastSeen: UInt32, now: UInt32) -> FDBEntry {
+    func entryBody(_ entry: ForwardingTable.Entry, lastSeen: UInt32, now: UInt32, ips: [IPAddress] = []) -> FDBEntry {
         FDBEntry(
             mac: entry.mac.description, remote: remotes.address(entry.remote).description,
-            type: entry.isStatic ? .static : .learned, ageSeconds: entry.isStatic ? nil : now &- lastSeen)
+            type: entry.isStatic ? .static : .learned, ageSeconds: entry.isStatic ? nil : now &- lastSeen,
+            ips: ips.isEmpty ? nil : ips.map(\.description))
     }
 
     func fdbBody(_ network: Network) -> FDBList {
         let now = monotonicSeconds()
         let entries = network.fdb.entries().sorted { $0.entry.mac < $1.entry.mac }
-        return FDBList(vni: network.vni.rawValue, entries: entries.map { entryBody($0.entry, lastSeen: $0.lastSeen, now: now) })
+        return FDBList(
+            vni: network.vni.rawValue,
+            entries: entries.map {
+                entryBody($0.entry, lastSeen: $0.lastSeen, now: now, ips: network.neighbours.ips(of: $0.entry.mac))
+            })
     }
 
     func floodBody(_ network: Network) -> VXControlAPI.FloodList {
@@ -138,27 +143,48 @@ extension Router {
 
     // MARK: Changes (the caller has applied the request rules: MAC unicast, remote a VTEP)
 
-    func setStatic(_ network: Network, mac: MACAddress, remote address: IPAddress) throws(ServiceError)
-        -> (entry: FDBEntry, created: Bool)
+    func setStatic(_ network: Network, mac: MACAddress, remote address: IPAddress, ips: [IPAddress] = [])
+        throws(ServiceError) -> (entry: FDBEntry, created: Bool)
     {
         if network.fdb.lookup(mac) == nil, network.fdb.count >= network.fdb.maxEntries {
             throw ServiceError(
                 .conflict, "the FDB of vni \(network.vni) is full (max_entries \(network.fdb.maxEntries)); delete or flush entries first")
         }
+        // Checked before the first write, so a refused request changes nothing.
+        let held = network.neighbours.ips(of: mac)
+        let added = ips.filter { network.neighbours.lookup($0) == nil }.count
+        let dropped = held.filter { !ips.contains($0) }.count
+        guard network.neighbours.count - dropped + added <= network.neighbours.maxEntries else {
+            throw ServiceError(
+                .conflict, "the MAC/IP table of vni \(network.vni) is full (\(network.neighbours.maxEntries) addresses)")
+        }
         guard let remote = remotes.intern(address) else {
             throw ServiceError(.conflict, "the remote VTEP table is full (\(remotes.capacity) addresses)")
         }
         let outcome = network.fdb.setStatic(mac, remote: remote)
-        logger.info("static FDB entry set", metadata: ["vni": "\(network.vni)", "mac": "\(mac)", "remote": "\(address)"])
-        return (FDBEntry(mac: mac.description, remote: address.description, type: .static), outcome == .added)
+        network.neighbours.setIPs(ips, of: mac)
+        logger.info(
+            "static FDB entry set",
+            metadata: [
+                "vni": "\(network.vni)", "mac": "\(mac)", "remote": "\(address)",
+                "ips": "\(ips.map(\.description).joined(separator: ","))",
+            ])
+        return (
+            FDBEntry(
+                mac: mac.description, remote: address.description, type: .static,
+                ips: ips.isEmpty ? nil : ips.map(\.description)),
+            outcome == .added
+        )
     }
 
     func deleteEntry(_ network: Network, _ mac: MACAddress) throws(ServiceError) -> FDBEntry {
         guard let old = network.fdb.remove(mac) else {
             throw ServiceError(.notFound, "vni \(network.vni) has no FDB entry for \(mac)")
         }
+        // The MAC's addresses go with its entry: suppression never answers for a MAC we cannot reach.
+        let ips = network.neighbours.removeIPs(of: mac)
         logger.info("FDB entry deleted", metadata: ["vni": "\(network.vni)", "mac": "\(mac)"])
-        return entryBody(old, lastSeen: 0, now: 0)
+        return entryBody(old, lastSeen: 0, now: 0, ips: ips)
     }
 
     func addFlood(_ network: Network, _ address: IPAddress) throws(ServiceError) -> (list: VXControlAPI.FloodList, created: Bool) {

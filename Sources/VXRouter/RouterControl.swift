@@ -46,9 +46,11 @@ final class RouterControl: RouterService {
         try await onControlThread { router throws(ServiceError) in router.fdbBody(try router.network(vni)) }
     }
 
-    func setStaticEntry(vni: VNI, mac: MACAddress, remote: IPAddress) async throws -> (entry: FDBEntry, created: Bool) {
+    func setStaticEntry(vni: VNI, mac: MACAddress, remote: IPAddress, ips: [IPAddress]) async throws
+        -> (entry: FDBEntry, created: Bool)
+    {
         try await onControlThread { router throws(ServiceError) in
-            try router.setStatic(try router.network(vni), mac: mac, remote: remote)
+            try router.setStatic(try router.network(vni), mac: mac, remote: remote, ips: ips)
         }
     }
 

@@ -66,8 +66,10 @@ public protocol RouterService: Sendable {
     func metricsText() async throws -> String
 
     func fdb(vni: VNI) async throws -> FDBList
-    /// Adds or replaces a static entry; `created` is false when it replaced one.
-    func setStaticEntry(vni: VNI, mac: MACAddress, remote: IPAddress) async throws -> (entry: FDBEntry, created: Bool)
+    /// Adds or replaces a static entry whose MAC holds exactly `ips` (answered by ARP/ND
+    /// suppression; empty = none); `created` is false when it replaced one.
+    func setStaticEntry(vni: VNI, mac: MACAddress, remote: IPAddress, ips: [IPAddress]) async throws
+        -> (entry: FDBEntry, created: Bool)
     func deleteEntry(vni: VNI, mac: MACAddress) async throws -> FDBEntry
     /// Removes every learned entry; the number removed.
     func flushLearned(vni: VNI) async throws -> Int

@@ -24,10 +24,11 @@ struct FDB: ParsableCommand {
             for list in lists {
                 for entry in list.entries {
                     let age = entry.ageSeconds.map { "\($0)s" } ?? "-"
-                    rows.append([String(list.vni), entry.mac, entry.type.rawValue, entry.remote, age])
+                    let ips = entry.ips?.joined(separator: ",") ?? "-"
+                    rows.append([String(list.vni), entry.mac, entry.type.rawValue, entry.remote, age, ips])
                 }
             }
-            printTable(["VNI", "MAC", "TYPE", "REMOTE", "AGE"], rows)
+            printTable(["VNI", "MAC", "TYPE", "REMOTE", "AGE", "IPS"], rows)
         }
     }
 
@@ -36,12 +37,18 @@ struct FDB: ParsableCommand {
         @Option(help: "The network.") var vni: VNI
         @Argument(help: "The station's MAC address, aa:bb:cc:dd:ee:ff.") var mac: MACAddress
         @Argument(help: "The remote VTEP's underlay address.") var remote: IPAddress
+        @Option(
+            name: .customLong("ip"),
+            help: "An inner address behind the MAC, answered locally by ARP/ND suppression (repeatable).")
+        var ips: [IPAddress] = []
         @OptionGroup var options: EndpointOptions
 
         func run() throws {
-            let request = StaticEntryRequest(mac: mac.description, remote: remote.description)
+            let request = StaticEntryRequest(
+                mac: mac.description, remote: remote.description, ips: ips.isEmpty ? nil : ips.map(\.description))
             try options.call(FDBEntry.self, "POST", APIPath.fdb(vni.rawValue), body: request)
-            if !options.json { print("vni \(vni): \(mac) → \(remote) (static)") }
+            let behind = ips.isEmpty ? "" : " ips \(ips.map(\.description).joined(separator: ","))"
+            if !options.json { print("vni \(vni): \(mac) → \(remote)\(behind) (static)") }
         }
     }
 

@@ -111,8 +111,10 @@ final class FakeRouterService: RouterService {
             })
     }
 
-    func setStaticEntry(vni: VNI, mac: MACAddress, remote: IPAddress) async throws -> (entry: FDBEntry, created: Bool) {
-        try call("set \(vni) \(mac) \(remote)")
+    func setStaticEntry(vni: VNI, mac: MACAddress, remote: IPAddress, ips: [IPAddress]) async throws
+        -> (entry: FDBEntry, created: Bool)
+    {
+        try call("set \(vni) \(mac) \(remote)" + (ips.isEmpty ? "" : " ips=\(ips.map(\.description).joined(separator: ","))"))
         try served(vni)
         let created = try state.withLock { state throws(ServiceError) -> Bool in
             let table = state.fdb[vni] ?? [:]
@@ -122,7 +124,12 @@ final class FakeRouterService: RouterService {
             state.fdb[vni, default: [:]][mac] = remote
             return table[mac] == nil
         }
-        return (FDBEntry(mac: mac.description, remote: remote.description, type: .static), created)
+        return (
+            FDBEntry(
+                mac: mac.description, remote: remote.description, type: .static,
+                ips: ips.isEmpty ? nil : ips.map(\.description)),
+            created
+        )
     }
 
     func deleteEntry(vni: VNI, mac: MACAddress) async throws -> FDBEntry {

@@ -135,7 +135,7 @@ let contractCases: [ContractCase] = [
     @Test func aRenamedFieldIsCaught() throws {
         let spec = try OpenAPISpec.load()
         let schema = spec.node("components > schemas > FDBEntry")
-        let encoded: [String: Any] = ["mac": "x", "remote": "y", "kind": "static", "age_seconds": 1]
+        let encoded: [String: Any] = ["mac": "x", "remote": "y", "kind": "static", "age_seconds": 1, "ips": ["z"]]
         #expect(spec.mismatches(encoded, schema) == [".kind: not in the spec", ".type: not in the model"])
     }
 

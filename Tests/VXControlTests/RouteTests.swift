@@ -157,6 +157,22 @@ func request(
         #expect(again.status == 404 && again.errorMessage?.contains("no FDB entry") == true, "\(again)")
     }
 
+    @Test func staticEntryWithAddresses() async throws {
+        let service = FakeRouterService()
+        let body = #"{"mac": "02:00:00:00:00:42", "remote": "198.18.0.7", "ips": ["10.0.1.2", "2001:db8::2"]}"#
+        let added = try await exchange(request("POST", "/v1/networks/42/fdb", body: body), service: service)
+        #expect(added.status == 201, "\(added)")
+        #expect(
+            try added.decode(FDBEntry.self)
+                == FDBEntry(mac: "02:00:00:00:00:42", remote: "198.18.0.7", type: .static, ips: ["10.0.1.2", "2001:db8::2"]))
+        #expect(service.calls.contains("set 42 02:00:00:00:00:42 198.18.0.7 ips=10.0.1.2,2001:db8::2"), "\(service.calls)")
+        // An empty list is an entry without addresses.
+        let none = try await exchange(
+            request("POST", "/v1/networks/42/fdb", body: #"{"mac": "02:00:00:00:00:42", "remote": "198.18.0.7", "ips": []}"#),
+            service: service)
+        #expect(none.status == 200 && none.decoded(FDBEntry.self)?.ips == nil, "\(none)")
+    }
+
     @Test func floodAddRemove() async throws {
         let service = FakeRouterService()
         let body = #"{"remote": "198.18.0.9"}"#
@@ -196,7 +212,13 @@ func request(
             ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42", "remote": "not-an-ip"}"#, "secret", 400, "not an IP address"),
             ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42", "remote": "224.0.0.1"}"#, "secret", 400, "not a unicast address"),
             ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42"}"#, "secret", 400, "missing field \"remote\""),
-            ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42", "remote": "198.18.0.7", "x": 1}"#, "secret", 400, "unknown field \"x\" (allowed: mac, remote)"),
+            ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42", "remote": "198.18.0.7", "x": 1}"#, "secret", 400, "unknown field \"x\" (allowed: mac, remote, ips)"),
+            ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42", "remote": "198.18.0.7", "ips": "10.0.1.2"}"#, "secret", 400, "field \"ips\" must be a list of strings"),
+            ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42", "remote": "198.18.0.7", "ips": [7]}"#, "secret", 400, "field \"ips\" must be a list of strings"),
+            ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42", "remote": "198.18.0.7", "ips": ["10.0.1.300"]}"#, "secret", 400, "is not an IP address"),
+            ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42", "remote": "198.18.0.7", "ips": ["224.0.0.5"]}"#, "secret", 400, "multicast"),
+            ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42", "remote": "198.18.0.7", "ips": ["0.0.0.0"]}"#, "secret", 400, "unspecified"),
+            ("POST", "/v1/networks/42/fdb", #"{"mac": "02:00:00:00:00:42", "remote": "198.18.0.7", "ips": ["10.0.1.2", "10.0.1.2"]}"#, "secret", 400, "listed twice"),
             ("POST", "/v1/networks/42/fdb", #"{"mac": 42, "remote": "198.18.0.7"}"#, "secret", 400, "field \"mac\" must be a string"),
             ("POST", "/v1/networks/44/fdb", good, "secret", 404, "not served"),
             ("POST", "/v1/networks/16777216/fdb", good, "secret", 400, "not a VNI"),
