@@ -173,8 +173,20 @@ public struct NetworkConfig: Sendable, Equatable {
     public var flood: [IPAddress]
     /// Static FDB entries, never aged nor moved by learning.
     public var fdb: [StaticFDBEntry]
-    /// Remote VTEPs packets are accepted from; empty = any.
+    /// Remote VTEPs packets are accepted from; empty = any (unless `acceptsOnlyKnownVTEPs`).
     public var allowFrom: [IPPrefix]
+    /// `allow_from: known` (true) or `any`/`[]` (false); nil = a prefix list or the default rule below.
+    public var allowKnown: Bool? = nil
+
+    /// Whether only known VTEPs (the flood list and the static entries' remotes) may send into
+    /// this network. Said explicitly with `allow_from`; by default only where it cannot break
+    /// learning: a network that does not learn and names its peers (a flood list or static
+    /// entries) can only ever answer those peers, so a packet from anyone else has no business
+    /// there. A learning network may hear from a VTEP it does not list (an asymmetric flood
+    /// list), so it stays open unless told otherwise.
+    public var acceptsOnlyKnownVTEPs: Bool {
+        allowKnown ?? (allowFrom.isEmpty && !learning && (!flood.isEmpty || !fdb.isEmpty))
+    }
     /// The TAP's MAC (`mac`); nil = derived from the machine ID and the VNI (`StableMAC`).
     public var mac: MACAddress? = nil
     /// Answer ARP requests / neighbour solicitations from the TAP for addresses a MAC/IP entry

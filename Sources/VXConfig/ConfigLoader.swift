@@ -494,8 +494,20 @@ struct ConfigReader {
         if let on = try optional(fields, "arp_suppression")?.bool() { net.arpSuppression = on }
         if let on = try optional(fields, "pmtu_signal")?.bool() { net.pmtuSignal = on }
         if let allow = optional(fields, "allow_from") {
-            for entry in try elements(allow, expected: "addresses or prefixes") {
-                net.allowFrom.append(try entry.prefix(requireLength: false))
+            if case .scalar = allow.node {
+                switch try allow.text(expected: "known, any, or a list of addresses or prefixes").text {
+                case "known": net.allowKnown = true
+                case "any": net.allowKnown = false
+                case let other:
+                    throw allow.error(
+                        "\(ConfigReader.quoted(other)) is not known or any; expected a list of addresses or prefixes, known or any")
+                }
+            } else {
+                for entry in try elements(allow, expected: "addresses or prefixes") {
+                    net.allowFrom.append(try entry.prefix(requireLength: false))
+                }
+                // An explicit [] says "any", as it always has.
+                if net.allowFrom.isEmpty { net.allowKnown = false }
             }
         }
         return net

@@ -294,7 +294,7 @@ public struct Forwarder {
         }
         let path = networks[network]
         let frameLength = length - VXLANHeader.size
-        guard path.allows(source) else {
+        guard path.allows(source, remotes: remotes) else {
             dropFromTunnel(.notAllowed, network: network, sender, endpoint, number, payload, stored)
             return
         }

@@ -21,11 +21,15 @@ public final class Network: @unchecked Sendable {
     public let pmtuSignal: Bool
     public let allowFrom: [IPPrefix]
     private let allowStorage: UnsafeMutableBufferPointer<IPPrefix>
+    /// `allow_from: known`: accept only the VTEPs in `known` (the control thread keeps it equal to
+    /// the flood list plus the static entries' remotes).
+    public let knownOnly: Bool
+    public let known: KnownVTEPs
 
     public init(
         index: Int, vni: VNI, mtu: Int, underlayMaxFrame: Int, learning: Bool, maxEntries: Int,
         allowFrom: [IPPrefix], floodCapacity: Int = 256, arpSuppression: Bool = true, pmtuSignal: Bool = true,
-        maxNeighbours: Int? = nil
+        maxNeighbours: Int? = nil, knownOnly: Bool = false
     ) {
         self.index = index
         self.vni = vni
@@ -38,6 +42,8 @@ public final class Network: @unchecked Sendable {
         self.arpSuppression = arpSuppression
         self.pmtuSignal = pmtuSignal
         self.allowFrom = allowFrom
+        self.knownOnly = knownOnly
+        known = KnownVTEPs()
         allowStorage = .allocate(capacity: max(allowFrom.count, 1))
         _ = allowStorage.initialize(from: allowFrom)
     }
@@ -50,7 +56,7 @@ public final class Network: @unchecked Sendable {
         NetworkPath(
             vni: vni, index: index, maxFrame: maxFrame, learning: learning, fdb: fdb.view, flood: flood.view,
             allowFrom: UnsafeBufferPointer(rebasing: allowStorage[0..<allowFrom.count]), neighbours: neighbours.view,
-            arpSuppression: arpSuppression, pmtuSignal: pmtuSignal, mtu: mtu)
+            arpSuppression: arpSuppression, pmtuSignal: pmtuSignal, mtu: mtu, knownOnly: knownOnly, known: known.view)
     }
 }
 
@@ -68,9 +74,16 @@ public struct NetworkPath: BitwiseCopyable {
     public var pmtuSignal: Bool
     /// The TAP's MTU (inner L3 MTU).
     public var mtu: Int
+    /// `allow_from: known`: only the VTEPs in `known`.
+    public var knownOnly: Bool
+    public var known: KnownVTEPs.View
 
     @inline(__always)
-    func allows(_ address: IPAddress) -> Bool {
+    func allows(_ address: IPAddress, remotes: RemoteTable.View) -> Bool {
+        if knownOnly {
+            guard let index = remotes.index(of: address) else { return false }
+            return known.contains(index)
+        }
         if allowFrom.isEmpty { return true }
         for prefix in allowFrom where prefix.contains(address) { return true }
         return false

@@ -62,7 +62,8 @@ extension Router {
                     EffectiveConfig.StaticEntry(
                         mac: $0.entry.mac.description, remote: remotes.address($0.entry.remote).description)
                 },
-                allowFrom: net.allowFrom.map(\.description))
+                // `allow_from: known` shows as ["known"]; otherwise the prefixes (empty = any).
+                allowFrom: network.knownOnly ? ["known"] : net.allowFrom.map(\.description))
         }
         let ports = config.underlay.sourcePorts
         return EffectiveConfig(
@@ -143,6 +144,14 @@ extension Router {
 
     // MARK: Changes (the caller has applied the request rules: MAC unicast, remote a VTEP)
 
+    /// Keeps `allow_from: known` equal to what the network names: its flood list and the remotes
+    /// of its static entries. Called after every change to either.
+    func noteKnownVTEPs(_ network: Network) {
+        guard network.knownOnly else { return }
+        let statics = network.fdb.entries().lazy.filter(\.entry.isStatic).map(\.entry.remote)
+        network.known.set(network.flood.current + statics)
+    }
+
     func setStatic(_ network: Network, mac: MACAddress, remote address: IPAddress, ips: [IPAddress] = [])
         throws(ServiceError) -> (entry: FDBEntry, created: Bool)
     {
@@ -163,6 +172,7 @@ extension Router {
         }
         let outcome = network.fdb.setStatic(mac, remote: remote)
         network.neighbours.setIPs(ips, of: mac)
+        noteKnownVTEPs(network)
         logger.info(
             "static FDB entry set",
             metadata: [
@@ -183,6 +193,7 @@ extension Router {
         }
         // The MAC's addresses go with its entry: suppression never answers for a MAC we cannot reach.
         let ips = network.neighbours.removeIPs(of: mac)
+        noteKnownVTEPs(network)
         logger.info("FDB entry deleted", metadata: ["vni": "\(network.vni)", "mac": "\(mac)"])
         return entryBody(old, lastSeen: 0, now: 0, ips: ips)
     }
@@ -200,6 +211,7 @@ extension Router {
         }
         members.append(remote)
         network.flood.set(members)
+        noteKnownVTEPs(network)
         logger.info("flood list: added", metadata: ["vni": "\(network.vni)", "remote": "\(address)"])
         return (floodBody(network), true)
     }
@@ -209,6 +221,7 @@ extension Router {
             throw ServiceError(.notFound, "\(address) is not on the flood list of vni \(network.vni)")
         }
         network.flood.set(network.flood.current.filter { $0 != index })
+        noteKnownVTEPs(network)
         logger.info("flood list: removed", metadata: ["vni": "\(network.vni)", "remote": "\(address)"])
         return floodBody(network)
     }

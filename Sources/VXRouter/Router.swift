@@ -94,7 +94,8 @@ public final class Router {
                 Network(
                     index: index, vni: net.vni, mtu: mtu, underlayMaxFrame: underlayMaxFrame,
                     learning: net.learning, maxEntries: net.maxEntries, allowFrom: net.allowFrom,
-                    arpSuppression: net.arpSuppression, pmtuSignal: net.pmtuSignal))
+                    arpSuppression: net.arpSuppression, pmtuSignal: net.pmtuSignal,
+                    knownOnly: net.acceptsOnlyKnownVTEPs))
         }
         self.networks = networks
         fdbFull = Array(repeating: 0, count: networks.count)
@@ -116,6 +117,7 @@ public final class Router {
                     throw RouterError.staticEntriesExceedMax(net.vni)
                 }
             }
+            noteKnownVTEPs(network)
         }
 
         if let spec = config.capture {

@@ -200,6 +200,28 @@ struct DecapsulationTests {
         #expect(h.learnEvents().map(\.remote.description) == ["192.0.2.15", "2001:db8:1:ffff::1"])
     }
 
+    /// `allow_from: known`: only the VTEPs the control thread marked known get in, counted
+    /// `not_allowed` otherwise; a VTEP marked later (joined the flood list) is accepted from then on.
+    @Test func allowFromKnown() {
+        let h = Harness([.init(vni: 42, learning: false, knownOnly: true)])
+        let frame = Bytes.frame(to: localHost, from: remoteHost)
+        let member = h.remote("192.0.2.10")
+        _ = h.remote("192.0.2.11")  // interned (the router heard of it) but not known to this network
+        h.networks[0].known.set([member])
+        h.receive(Bytes.datagram(vni: 42, frame), from: "192.0.2.10")
+        h.receive(Bytes.datagram(vni: 42, frame), from: "192.0.2.11")
+        h.receive(Bytes.datagram(vni: 42, frame), from: "192.0.2.99")  // a stranger: not even interned
+        #expect(h.taps[0].written.count == 1)
+        #expect(h.drops == ["0:not_allowed=2"])
+        h.networks[0].known.set([member, h.remote("192.0.2.11")])
+        h.receive(Bytes.datagram(vni: 42, frame), from: "192.0.2.11")
+        #expect(h.taps[0].written.count == 2)
+        h.networks[0].known.set([])
+        h.receive(Bytes.datagram(vni: 42, frame), from: "192.0.2.10")
+        #expect(h.taps[0].written.count == 2)
+        #expect(h.drops == ["0:not_allowed=3"])
+    }
+
     @Test func learningDisabled() {
         let h = Harness([.init(vni: 42, learning: false)])
         h.receive(Bytes.datagram(vni: 42, Bytes.frame(to: localHost, from: remoteHost)), from: vtep)

@@ -111,6 +111,7 @@ final class Harness {
         var floodCapacity = 16
         var arpSuppression = true
         var pmtuSignal = true
+        var knownOnly = false
     }
 
     static let port: UInt16 = 4789
@@ -134,7 +135,7 @@ final class Harness {
                 index: index, vni: VNI(unchecked: spec.vni), mtu: spec.mtu, underlayMaxFrame: underlayMaxFrame,
                 learning: spec.learning, maxEntries: spec.maxEntries,
                 allowFrom: spec.allowFrom.map { IPPrefix($0)! }, floodCapacity: spec.floodCapacity,
-                arpSuppression: spec.arpSuppression, pmtuSignal: spec.pmtuSignal)
+                arpSuppression: spec.arpSuppression, pmtuSignal: spec.pmtuSignal, knownOnly: spec.knownOnly)
         }
         counters = WorkerCounters(networks: networks.count)
         ring = SPSCRing(capacity: ringCapacity)
