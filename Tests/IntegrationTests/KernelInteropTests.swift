@@ -1,6 +1,7 @@
 // Scenarios 2 and 5: vxrouter on host A, the Linux kernel's vxlan device on host B, over an
 // IPv4 and an IPv6 underlay. The kernel is the reference VTEP: it floods through its all-zeros
 // FDB entry and learns source MACs, so it must learn the router's TAP MAC at A's address.
+import LabSupport
 import Testing
 
 extension EndToEnd {
