@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <sys/eventfd.h>
@@ -161,6 +162,15 @@ int vx_if_get_hwaddr(const char *name, uint8_t mac[6]) {
     rc = if_ioctl(AF_INET, SIOCGIFHWADDR, &ifr);
     if (rc == 0) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
     return rc;
+}
+
+int vx_if_set_hwaddr(const char *name, const uint8_t mac[6]) {
+    struct ifreq ifr;
+    int rc = copy_name(&ifr, name);
+    if (rc < 0) return rc;
+    ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+    return if_ioctl(AF_INET, SIOCSIFHWADDR, &ifr);
 }
 
 int vx_if_set_ipv4(const char *name, uint32_t address_be, uint32_t netmask_be) {

@@ -145,6 +145,13 @@ public struct NetworkConfig: Sendable, Equatable {
     public var fdb: [StaticFDBEntry]
     /// Remote VTEPs packets are accepted from; empty = any.
     public var allowFrom: [IPPrefix]
+    /// The TAP's MAC (`mac`); nil = derived from the machine ID and the VNI (`StableMAC`).
+    public var mac: MACAddress? = nil
+    /// Answer ARP requests / neighbour solicitations from the TAP for addresses a MAC/IP entry
+    /// knows, instead of flooding them (`arp_suppression`).
+    public var arpSuppression: Bool = true
+    /// Answer frames too big for the underlay with ICMP "too big" to their sender (`pmtu_signal`).
+    public var pmtuSignal: Bool = true
 
     public init(
         vni: VNI, tap: String, mtu: Int? = nil, address: IPPrefix? = nil, learning: Bool = true, ageing: Int = 300,
@@ -166,10 +173,13 @@ public struct NetworkConfig: Sendable, Equatable {
 public struct StaticFDBEntry: Sendable, Equatable {
     public var mac: MACAddress
     public var remote: IPAddress
+    /// The inner addresses this MAC holds (MAC/IP entries): ARP/ND suppression answers for them.
+    public var ips: [IPAddress]
 
-    public init(mac: MACAddress, remote: IPAddress) {
+    public init(mac: MACAddress, remote: IPAddress, ips: [IPAddress] = []) {
         self.mac = mac
         self.remote = remote
+        self.ips = ips
     }
 }
 

@@ -119,8 +119,9 @@ enum ConfigKeys {
     static let underlay = ["local", "port", "source_ports", "mtu"]
     static let network = [
         "vni", "tap", "mtu", "address", "learning", "ageing", "max_entries", "flood", "fdb", "allow_from",
+        "mac", "arp_suppression", "pmtu_signal",
     ]
-    static let fdbEntry = ["mac", "remote"]
+    static let fdbEntry = ["mac", "remote", "ips"]
 }
 
 // MARK: - Reading the node tree
@@ -460,9 +461,16 @@ struct ConfigReader {
                 let pair = try entry.mapping(allowed: ConfigKeys.fdbEntry)
                 let mac = try required(pair, "mac").mac()
                 let remote = try required(pair, "remote").address()
-                net.fdb.append(StaticFDBEntry(mac: mac, remote: remote))
+                var ips: [IPAddress] = []
+                if let list = optional(pair, "ips") {
+                    for ip in try elements(list, expected: "IP addresses") { ips.append(try ip.address()) }
+                }
+                net.fdb.append(StaticFDBEntry(mac: mac, remote: remote, ips: ips))
             }
         }
+        net.mac = try optional(fields, "mac")?.mac()
+        if let on = try optional(fields, "arp_suppression")?.bool() { net.arpSuppression = on }
+        if let on = try optional(fields, "pmtu_signal")?.bool() { net.pmtuSignal = on }
         if let allow = optional(fields, "allow_from") {
             for entry in try elements(allow, expected: "addresses or prefixes") {
                 net.allowFrom.append(try entry.prefix(requireLength: false))
@@ -611,6 +619,7 @@ extension RouterConfig {
                 throw fail("\(p).fdb", "\(net.fdb.count) static entries exceed max_entries (\(net.maxEntries))")
             }
             var macs: [MACAddress: Int] = [:]
+            var ips: [IPAddress: (Int, Int)] = [:]
             for (j, entry) in net.fdb.enumerated() {
                 let e = "\(p).fdb[\(j)]"
                 let mac = entry.mac
@@ -624,7 +633,19 @@ extension RouterConfig {
                 if let first = macs[mac] { throw fail("\(e).mac", "\(mac) already has a static entry, fdb[\(first)]") }
                 macs[mac] = j
                 try checkRemote(entry.remote, "\(e).remote")
+                for (k, ip) in entry.ips.enumerated() {
+                    if let reason = neighbourAddressProblem(ip) { throw fail("\(e).ips[\(k)]", reason) }
+                    if let (first, firstIP) = ips[ip] {
+                        throw fail("\(e).ips[\(k)]", "\(ip) is already listed as fdb[\(first)].ips[\(firstIP)]")
+                    }
+                    ips[ip] = (j, k)
+                }
             }
+            let ipCount = net.fdb.reduce(0) { $0 + $1.ips.count }
+            if ipCount > net.maxEntries {
+                throw fail("\(p).fdb", "\(ipCount) fdb ips exceed max_entries (\(net.maxEntries))")
+            }
+            if let mac = net.mac, let reason = interfaceMACProblem(mac) { throw fail("\(p).mac", reason) }
 
             for (j, prefix) in net.allowFrom.enumerated() where prefix.address.family != family {
                 throw fail(
@@ -633,6 +654,25 @@ extension RouterConfig {
             }
         }
     }
+}
+
+/// Why `address` cannot be a MAC/IP entry's address (an inner address ARP/ND is answered for), or nil.
+func neighbourAddressProblem(_ address: IPAddress) -> String? {
+    if address.isUnspecified { return "\(address) is the unspecified address" }
+    if address.isMulticast { return "\(address) is a multicast address; an entry names one station's address" }
+    if address.isV4, address.v4Value == .max { return "\(address) is the broadcast address" }
+    if address.isV4 ? address.v4Value >> 24 == 127 : (address.high == 0 && address.low == 1) {
+        return "\(address) is a loopback address"
+    }
+    return nil
+}
+
+/// Why `mac` cannot be a TAP's address (`mac`, `--mac`), or nil.
+public func interfaceMACProblem(_ mac: MACAddress) -> String? {
+    if mac.isZero { return "\(mac) is the all-zero MAC" }
+    if mac == .broadcast { return "\(mac) is the broadcast address; an interface needs a unicast MAC" }
+    if mac.isMulticast { return "\(mac) is a multicast MAC; an interface needs a unicast MAC" }
+    return nil
 }
 
 /// Why Linux would refuse `name` as an interface name (`dev_valid_name`, kept to a portable

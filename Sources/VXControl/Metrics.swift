@@ -40,6 +40,10 @@ extension TrafficCounter {
         case .tapTxBytes: "Bytes of frames written to the network's TAP."
         case .floodedFrames: "Frames sent to the flood list rather than one VTEP."
         case .learnQueueFull: "Learn events lost because a worker's queue to the control thread was full."
+        case .neighAnswered: "ARP requests and neighbour solicitations from the TAP answered from MAC/IP entries."
+        case .neighFlooded: "ARP requests and neighbour solicitations for addresses no MAC/IP entry knows (forwarded)."
+        case .neighUnanswerable: "Malformed or unsupported ARP/neighbour solicitation frames from the TAP (forwarded)."
+        case .pmtuSignalled: "ICMP too-big messages sent to inner senders whose frames did not fit the underlay."
         }
     }
 }

@@ -87,7 +87,8 @@ public final class Router {
             networks.append(
                 Network(
                     index: index, vni: net.vni, mtu: mtu, underlayMaxFrame: underlayMaxFrame,
-                    learning: net.learning, maxEntries: net.maxEntries, allowFrom: net.allowFrom))
+                    learning: net.learning, maxEntries: net.maxEntries, allowFrom: net.allowFrom,
+                    arpSuppression: net.arpSuppression, pmtuSignal: net.pmtuSignal))
         }
         self.networks = networks
         fdbFull = Array(repeating: 0, count: networks.count)
@@ -107,6 +108,9 @@ public final class Router {
             for entry in net.fdb {
                 guard let remote = remotes.intern(entry.remote) else { continue }
                 if network.fdb.setStatic(entry.mac, remote: remote) == .full {
+                    throw RouterError.staticEntriesExceedMax(net.vni)
+                }
+                if !entry.ips.isEmpty, network.neighbours.setIPs(entry.ips, of: entry.mac) == .full {
                     throw RouterError.staticEntriesExceedMax(net.vni)
                 }
             }
@@ -158,7 +162,9 @@ public final class Router {
             pool = UDPSendPool(
                 local: config.underlay.local, sourcePorts: config.underlay.sourcePorts, listenPort: config.underlay.port)
         }
+        let host = HostIdentity.seed()
         for (tap, network) in zip(taps, networks) {
+            try prepareLink(tap, settings[network.index], host: host)
             try tap.setMTU(network.mtu)
             if let address = settings[network.index].address { try tap.assign(address) }
             try tap.setUp()
@@ -194,6 +200,25 @@ public final class Router {
             "udp_gro": "\(links.first?.gro == true ? "on" : "off")",
             "busy_poll": "\(config.busyPoll > 0 ? "\(config.busyPoll)us" : "off")",
         ]
+    }
+
+    /// The TAP's MAC and announcements, before its link goes up (README "Stable MAC"): a TAP made
+    /// here gets `mac:` or the derived stable MAC; an existing TAP keeps the MAC it has unless
+    /// `mac:` names one (whoever made it chose its address, and it survives our restarts anyway).
+    private func prepareLink(_ tap: TapInterface, _ net: NetworkConfig, host: (seed: [UInt8], source: HostIdentity.Source))
+        throws
+    {
+        if let mac = net.mac ?? (tap.createdHere ? StableMAC.derive(seed: host.seed, vni: net.vni) : nil),
+            (try? tap.macAddress()) != mac
+        {
+            try tap.setMACAddress(mac)
+            if net.mac == nil {
+                logger.debug("stable MAC", metadata: ["tap": "\(tap.name)", "mac": "\(mac)", "from": "\(host.source.rawValue)"])
+            }
+        }
+        for failure in tap.enableAnnouncements() {
+            logger.debug("address announcements not enabled", metadata: ["tap": "\(tap.name)", "error": "\(failure)"])
+        }
     }
 
     private func closeAll() {

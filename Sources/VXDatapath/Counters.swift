@@ -12,6 +12,16 @@ public enum TrafficCounter: Int, CaseIterable, Sendable {
     /// Learn events a worker could not queue to the control thread (the ring was full). The frame
     /// itself was forwarded; the MAC is learned from a later one.
     case learnQueueFull
+    /// ARP requests / IPv6 neighbour solicitations read from a TAP and answered from the
+    /// network's MAC/IP entries (written back to the TAP, never sent into the tunnel).
+    case neighAnswered
+    /// ARP requests / solicitations for an address no entry knows: forwarded as before.
+    case neighFlooded
+    /// ARP or solicitations that break the protocol's rules: forwarded as before, not answered.
+    case neighUnanswerable
+    /// ICMP "fragmentation needed" / "packet too big" sent back to an inner sender whose frame did
+    /// not fit the underlay (the frame itself is counted as an `oversize` drop).
+    case pmtuSignalled
 
     public var name: String {
         switch self {
@@ -25,6 +35,10 @@ public enum TrafficCounter: Int, CaseIterable, Sendable {
         case .tapTxBytes: "tap_tx_bytes"
         case .floodedFrames: "flooded_frames"
         case .learnQueueFull: "learn_queue_full"
+        case .neighAnswered: "neigh_answered"
+        case .neighFlooded: "neigh_flooded"
+        case .neighUnanswerable: "neigh_unanswerable"
+        case .pmtuSignalled: "pmtu_signalled"
         }
     }
 }

@@ -24,6 +24,9 @@ public struct LearnEvent: BitwiseCopyable, Equatable, Sendable {
 ///     a miss go to every VTEP on the flood list;
 ///  3. write VXLAN and UDP headers into the headroom in front of the frame (source port from
 ///     the inner flow hash), and list one packet per destination VTEP.
+///  Before 2, with ARP/ND suppression on, an ARP request or neighbour solicitation for an address
+///  the network's MAC/IP entries know is answered into `replies` (for the worker to write back to
+///  the TAP) and goes no further (NeighbourSuppression.swift).
 ///
 /// Decapsulation (underlay → TAP):
 ///  1. validate: length, I flag, a VNI we serve, a sender the network allows;
@@ -53,6 +56,8 @@ public struct Forwarder {
     /// one event per second rather than one per packet while the control thread catches up.
     let recentLearns: UnsafeMutablePointer<(event: LearnEvent, second: UInt32)>
     static let recentLearnSlots = 256
+    /// Frames answered locally (ARP/ND suppression), for the worker to write back to the TAP.
+    public let replies: LocalReplies
 
     public init(
         networks: [Network], remotes: RemoteTable, counters: WorkerCounters, learnRing: SPSCRing<LearnEvent>,
@@ -72,6 +77,7 @@ public struct Forwarder {
         floodCapacity = networks.map(\.flood.capacity).max() ?? 1
         floodScratch = .allocate(capacity: floodCapacity)
         recentLearns = .allocate(capacity: Self.recentLearnSlots)
+        replies = LocalReplies(capacity: 16)
         recentLearns.initialize(
             repeating: (LearnEvent(network: -1, mac: .zero, remote: IPAddress(v4: 0)), UInt32.max),
             count: Self.recentLearnSlots)
@@ -83,6 +89,7 @@ public struct Forwarder {
         vniTable.deallocate()
         floodScratch.deallocate()
         recentLearns.deallocate()
+        replies.deallocate()
     }
 
     @inline(__always)
@@ -123,9 +130,25 @@ public struct Forwarder {
                 continue
             }
             guard length <= path.maxFrame else {
+                if path.pmtuSignal,  // PMTU signalling hook
+                    signalTooBig(
+                        network: network, path: path, frame: frame, available: min(length - tail.length, batch.dataCapacity))
+                        == .noRoom
+                {
+                    return i
+                }
                 dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length, tail: tail)
                 i += 1
                 continue
+            }
+            if path.arpSuppression {  // ARP/ND suppression hook
+                switch answerNeighbourQuery(network: network, path: path, frame: frame, length: length - tail.length) {
+                case .forward: break
+                case .answered:
+                    i += 1
+                    continue
+                case .noRoom: return i
+                }
             }
             let destination = EthernetFrame.destination(frame)
             var unicast: RemoteIndex? = nil

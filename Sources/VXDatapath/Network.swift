@@ -13,12 +13,19 @@ public final class Network: @unchecked Sendable {
     public let learning: Bool
     public let fdb: ForwardingTable
     public let flood: FloodList
+    /// MAC/IP entries: what ARP/ND suppression answers from.
+    public let neighbours: NeighbourTable
+    /// Answer ARP requests / neighbour solicitations from `neighbours` (`arp_suppression`).
+    public let arpSuppression: Bool
+    /// Answer frames too big for the underlay with ICMP "too big" (`pmtu_signal`).
+    public let pmtuSignal: Bool
     public let allowFrom: [IPPrefix]
     private let allowStorage: UnsafeMutableBufferPointer<IPPrefix>
 
     public init(
         index: Int, vni: VNI, mtu: Int, underlayMaxFrame: Int, learning: Bool, maxEntries: Int,
-        allowFrom: [IPPrefix], floodCapacity: Int = 256
+        allowFrom: [IPPrefix], floodCapacity: Int = 256, arpSuppression: Bool = true, pmtuSignal: Bool = true,
+        maxNeighbours: Int? = nil
     ) {
         self.index = index
         self.vni = vni
@@ -27,6 +34,9 @@ public final class Network: @unchecked Sendable {
         self.learning = learning
         fdb = ForwardingTable(maxEntries: maxEntries)
         flood = FloodList(capacity: floodCapacity)
+        neighbours = NeighbourTable(maxEntries: maxNeighbours ?? maxEntries)
+        self.arpSuppression = arpSuppression
+        self.pmtuSignal = pmtuSignal
         self.allowFrom = allowFrom
         allowStorage = .allocate(capacity: max(allowFrom.count, 1))
         _ = allowStorage.initialize(from: allowFrom)
@@ -39,7 +49,8 @@ public final class Network: @unchecked Sendable {
     public var path: NetworkPath {
         NetworkPath(
             vni: vni, index: index, maxFrame: maxFrame, learning: learning, fdb: fdb.view, flood: flood.view,
-            allowFrom: UnsafeBufferPointer(rebasing: allowStorage[0..<allowFrom.count]))
+            allowFrom: UnsafeBufferPointer(rebasing: allowStorage[0..<allowFrom.count]), neighbours: neighbours.view,
+            arpSuppression: arpSuppression, pmtuSignal: pmtuSignal, mtu: mtu)
     }
 }
 
@@ -52,6 +63,11 @@ public struct NetworkPath: BitwiseCopyable {
     public var flood: FloodList.View
     /// Empty: any VTEP may send into this network.
     public var allowFrom: UnsafeBufferPointer<IPPrefix>
+    public var neighbours: NeighbourTable.View
+    public var arpSuppression: Bool
+    public var pmtuSignal: Bool
+    /// The TAP's MTU (inner L3 MTU).
+    public var mtu: Int
 
     @inline(__always)
     func allows(_ address: IPAddress) -> Bool {

@@ -112,6 +112,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             encapsulate(network, from: 0, upTo: deviceBatch.count, of: &deviceBatch)
         }
         flushOutbound()
+        flushReplies()
         return read
     }
 
@@ -121,8 +122,36 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         var next = start
         while next < end {
             next = forwarder.encapsulate(network: network, batch: batch, from: next, upTo: end, into: &outbound)
-            if next < end { flushOutbound() }
+            if next < end {
+                flushOutbound()
+                flushReplies()
+            }
         }
+    }
+
+    /// PMTU signalling for a frame declined before encapsulation.
+    private func signalTooBig(_ network: Int, frame: UnsafeRawPointer, available: Int) {
+        let path = forwarder.path(network: network)
+        guard path.pmtuSignal else { return }
+        if forwarder.signalTooBig(network: network, path: path, frame: frame, available: available) == .noRoom {
+            flushReplies()
+            _ = forwarder.signalTooBig(network: network, path: path, frame: frame, available: available)
+        }
+    }
+
+    /// Writes the frames the forwarder answered with itself (LocalReplies) back to their TAPs.
+    private func flushReplies() {
+        let replies = forwarder.replies
+        guard replies.count > 0 else { return }
+        for k in 0..<replies.count {
+            let network = replies.network(k)
+            let written =
+                offloads
+                ? devices[network].write(pieces: replies.piecesWithHeader(k))
+                : devices[network].write(replies.frame(k), length: replies.length(k))
+            forwarder.accountReply(network: network, length: replies.length(k), written: written)
+        }
+        replies.removeAll()
     }
 
     private func serviceOffloadBatch(_ network: Int) {
@@ -149,7 +178,15 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
                 forwarder.dropDeviceFrame(.truncated, network: network, slot: i, frame: frame, length: length)
                 continue
             }
-            guard segmenter.maxSegmentLength <= maxFrame, segmenter.headerLength <= segments.dataCapacity else {
+            guard segmenter.headerLength <= segments.dataCapacity else {
+                forwarder.dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length)
+                continue
+            }
+            // (The network's limit is within the worker's `maxFrame`.)
+            if segmenter.maxSegmentLength > forwarder.maxFrame(network: network) {
+                // Segments too big for this network's underlay: one ICMP error for the super-frame
+                // (not one per segment), which is dropped whole.
+                signalTooBig(network, frame: frame, available: min(length, deviceBatch.dataCapacity))
                 forwarder.dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length)
                 continue
             }

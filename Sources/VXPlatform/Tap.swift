@@ -146,6 +146,33 @@ public final class TapInterface {
         return MACAddress(mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
     }
 
+    /// Sets the TAP's MAC (SIOCSIFHWADDR). Done before the link goes up, so the kernel never
+    /// speaks for the interface with another address.
+    public func setMACAddress(_ mac: MACAddress) throws(SystemError) {
+        let bytes = mac.octets
+        _ = try shimCall("SIOCSIFHWADDR", context: "set MAC \(mac) on \(name)") {
+            bytes.withUnsafeBufferPointer { vx_if_set_hwaddr(name, $0.baseAddress) }
+        }
+    }
+
+    /// Asks the kernel to announce the interface's addresses to the overlay when the link comes
+    /// up or its MAC changes: gratuitous ARP (`net.ipv4.conf.<tap>.arp_notify = 1`) and unsolicited
+    /// neighbour advertisements (`net.ipv6.conf.<tap>.ndisc_notify = 1`; for an IPv6 address also
+    /// once duplicate address detection completes). The frames come out of the TAP like any
+    /// broadcast and are flooded to the peers, whose caches are corrected at once. Returns the
+    /// settings the kernel refused (IPv6 disabled leaves no `net.ipv6.conf.<tap>`).
+    public func enableAnnouncements() -> [SystemError] {
+        var failures: [SystemError] = []
+        for path in ["/proc/sys/net/ipv4/conf/\(name)/arp_notify", "/proc/sys/net/ipv6/conf/\(name)/ndisc_notify"] {
+            do throws(SystemError) {
+                try writeSetting(path, "1\n")
+            } catch {
+                failures.append(error)
+            }
+        }
+        return failures
+    }
+
     /// Closes every queue; a TAP created here vanishes with the last one.
     public func close() {
         for queue in queues { queue.fd.close() }
@@ -204,4 +231,46 @@ public enum Interfaces {
     }
 
     public static func exists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
+}
+
+/// Writes `value` to a /proc/sys (or /sys) file.
+func writeSetting(_ path: String, _ value: String) throws(SystemError) {
+    let context = "write \(value.trimmingSuffixNewline) to \(path)"
+    guard let fd = try syscall("open", context: context, { Glibc.open(path, O_WRONLY | O_CLOEXEC) }) else {
+        throw SystemError(call: "open", errno: EAGAIN, context: context)
+    }
+    defer { _ = Glibc.close(fd) }
+    let bytes = Array(value.utf8)
+    let written = try syscall("write", context: context) { bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
+    if written != bytes.count { throw SystemError(call: "write", errno: EIO, context: context) }
+}
+
+extension String {
+    fileprivate var trimmingSuffixNewline: String { hasSuffix("\n") ? String(dropLast()) : self }
+}
+
+/// What makes this host itself, for `StableMAC`: the machine ID (systemd's /etc/machine-id, else
+/// D-Bus's copy), else the host name. Read once at start-up.
+public enum HostIdentity {
+    public enum Source: String, Sendable { case machineID = "/etc/machine-id", dbusMachineID = "/var/lib/dbus/machine-id", hostname }
+
+    public static func seed() -> (seed: [UInt8], source: Source) {
+        for source in [Source.machineID, .dbusMachineID] {
+            if let text = readSmallFile(source.rawValue), let id = StableMAC.machineID(text) { return (id, source) }
+        }
+        var name = [CChar](repeating: 0, count: 256)
+        if gethostname(&name, name.count - 1) == 0 {
+            return (Array(String(cString: name).utf8), .hostname)
+        }
+        return ([], .hostname)
+    }
+
+    static func readSmallFile(_ path: String) -> String? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { _ = Glibc.close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self) : nil
+    }
 }

@@ -66,6 +66,9 @@ struct Run: ParsableCommand {
     @Option(help: "TAP MTU (default: underlay MTU minus 50 for IPv4, 70 for IPv6).")
     var mtu: Int?
 
+    @Option(help: "The TAP's MAC, e.g. 02:11:22:33:44:55 (default: a stable MAC derived from /etc/machine-id and the VNI).")
+    var mac: String?
+
     @Option(help: "Worker threads (default: one per core).")
     var workers: Int?
 
@@ -88,10 +91,11 @@ struct Run: ParsableCommand {
             throw ValidationError(
                 "--busy-poll \(busyPoll) is out of range (\(RouterConfig.busyPollRange.lowerBound)-\(RouterConfig.busyPollRange.upperBound) microseconds)")
         }
-        let adHoc = vni != nil || tap != nil || local != nil || !remote.isEmpty || address != nil || mtu != nil
+        let adHoc =
+            vni != nil || tap != nil || local != nil || !remote.isEmpty || address != nil || mtu != nil || mac != nil
         if let config {
             guard !adHoc else {
-                throw ValidationError("--config cannot be combined with --vni/--tap/--local/--remote/--address/--mtu")
+                throw ValidationError("--config cannot be combined with --vni/--tap/--local/--remote/--address/--mtu/--mac")
             }
             var loaded = try ConfigLoader.load(path: config)
             if let workers { loaded.workers = workers }
@@ -118,12 +122,21 @@ struct Run: ParsableCommand {
             }
             prefix = parsed
         }
+        var tapMAC: MACAddress? = nil
+        if let mac {
+            guard let parsed = MACAddress(mac) else {
+                throw ValidationError("--mac \(mac) is not a MAC address (expected aa:bb:cc:dd:ee:ff)")
+            }
+            if let reason = interfaceMACProblem(parsed) { throw ValidationError("--mac \(reason)") }
+            tapMAC = parsed
+        }
         guard (1...65535).contains(port) else { throw ValidationError("--port \(port) is out of range (1-65535)") }
         var config = RouterConfig(
             underlay: UnderlayConfig(local: localAddress, port: UInt16(port)),
             workers: workers,
             networks: [NetworkConfig(vni: vniValue, tap: tap, mtu: mtu, address: prefix, flood: flood)],
             offloads: !noOffloads)
+        config.networks[0].mac = tapMAC
         config.busyPoll = busyPoll ?? 0
         try applyControlFlags(&config.control)
         try config.validate()

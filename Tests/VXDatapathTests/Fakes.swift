@@ -109,6 +109,8 @@ final class Harness {
         var maxEntries = 64
         var allowFrom: [String] = []
         var floodCapacity = 16
+        var arpSuppression = true
+        var pmtuSignal = true
     }
 
     static let port: UInt16 = 4789
@@ -131,7 +133,8 @@ final class Harness {
             Network(
                 index: index, vni: VNI(unchecked: spec.vni), mtu: spec.mtu, underlayMaxFrame: underlayMaxFrame,
                 learning: spec.learning, maxEntries: spec.maxEntries,
-                allowFrom: spec.allowFrom.map { IPPrefix($0)! }, floodCapacity: spec.floodCapacity)
+                allowFrom: spec.allowFrom.map { IPPrefix($0)! }, floodCapacity: spec.floodCapacity,
+                arpSuppression: spec.arpSuppression, pmtuSignal: spec.pmtuSignal)
         }
         counters = WorkerCounters(networks: networks.count)
         ring = SPSCRing(capacity: ringCapacity)

@@ -52,6 +52,8 @@ int vx_if_get_mtu(const char *name, int *mtu);
 int vx_if_set_mtu(const char *name, int mtu);
 int vx_if_set_up(const char *name);
 int vx_if_get_hwaddr(const char *name, uint8_t mac[6]);
+// SIOCSIFHWADDR with an Ethernet (ARPHRD_ETHER) address: the TAP's stable MAC.
+int vx_if_set_hwaddr(const char *name, const uint8_t mac[6]);
 int vx_if_set_ipv4(const char *name, uint32_t address_be, uint32_t netmask_be);
 // struct in6_ifreq lives in <linux/ipv6.h>, which clashes with glibc's netinet headers in Swift.
 int vx_if_add_ipv6(const char *name, const uint8_t address[16], int prefix_length);
