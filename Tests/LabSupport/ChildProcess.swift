@@ -94,12 +94,14 @@ package final class ChildProcess: @unchecked Sendable {
         await wait(timeout: .seconds(5))
     }
 
-    /// Waits until `text` shows up in stdout (or the process exits, or the timeout passes).
-    package func waitForOutput(_ text: String, timeout: Duration) async -> Bool {
+    /// Waits until `text` shows up in stdout, or stderr with `onStderr` (or the process exits,
+    /// or the timeout passes).
+    package func waitForOutput(_ text: String, timeout: Duration, onStderr: Bool = false) async -> Bool {
         let deadline = ContinuousClock.now + timeout
+        func shown() -> Bool { (onStderr ? stderr : stdout).contains(text) }
         while ContinuousClock.now < deadline {
-            if stdout.contains(text) { return true }
-            if !process.isRunning { return stdout.contains(text) }
+            if shown() { return true }
+            if !process.isRunning { return shown() }
             await nap(milliseconds: 50)
         }
         return false

@@ -116,26 +116,33 @@ package final class Host: @unchecked Sendable {
         try await ip("-4", "-o", "addr", "show", "dev", device).stdout
     }
 
-    /// The kernel's own VXLAN device as a VTEP: learning on, flooding to `peers` through the
-    /// all-zeros FDB entry, `address` on it, up. Its MTU is the kernel's default (underlay - 50/70).
+    /// The kernel's own VXLAN device as a VTEP, up: flooding to `peers` through the all-zeros FDB
+    /// entry (none when empty), `address` on it if given, learning unless `learning` is false,
+    /// `proxy` (answer ARP/ND from the neighbour table, as Docker's overlay has it) if asked,
+    /// enslaved to the bridge `master` if given. Its MTU is the kernel's default (underlay - 50/70)
+    /// unless `mtu` is given.
     ///
-    /// The underlay veth gets tx checksum offload turned off first. A veth hands packets over
-    /// with checksums still to be filled in, and nothing fills them in: the kernel's vxlan would
-    /// put TCP segments on the "wire" with the inner TCP checksum unfinished. A kernel receiver
-    /// copes (it knows); a userspace VTEP reading a UDP socket cannot know, and its host drops the
-    /// segments (TcpInCsumErrors). A NIC computes them; with the offload off, so does the kernel.
+    /// The underlay keeps its checksum offload on, as users have it. A veth hands packets over
+    /// with checksums still to be filled in and nothing fills them in, so this peer sends inner
+    /// TCP/UDP segments whose checksum holds only the pseudo-header sum; a userspace VTEP must
+    /// accept them as the kernel does (issue 13; the router counts them as `checksum_unfinished`).
     package func addKernelVXLAN(
-        name device: String, vni: Int = 42, peers: [String], address: String, port: Int = 4789
+        name device: String, vni: Int = 42, peers: [String], address: String?, port: Int = 4789,
+        learning: Bool = true, proxy: Bool = false, mtu: Int? = nil, master: String? = nil
     ) async throws {
-        try await lab.run(
-            command([LabEnvironment.python, LabEnvironment.script("tx_checksum.py"), underlayDevice, "off"]))
-        try await ip(
-            "link", "add", device, "type", "vxlan", "id", String(vni), "local", underlayAddress,
-            "dstport", String(port), "dev", underlayDevice)
+        var arguments = ["link", "add", device]
+        if let mtu { arguments += ["mtu", String(mtu)] }
+        arguments += [
+            "type", "vxlan", "id", String(vni), "local", underlayAddress, "dstport", String(port), "dev", underlayDevice,
+        ]
+        if !learning { arguments.append("nolearning") }
+        if proxy { arguments.append("proxy") }
+        try await lab.run([LabEnvironment.ip, "-n", namespace] + arguments)
         for peer in peers {
             try await run("bridge", "fdb", "append", "00:00:00:00:00:00", "dev", device, "dst", peer)
         }
-        try await ip("addr", "add", address, "dev", device)
+        if let address { try await ip("addr", "add", address, "dev", device) }
+        if let master { try await ip("link", "set", device, "master", master) }
         try await ip("link", "set", device, "up")
     }
 
