@@ -323,19 +323,10 @@ public final class WorkerCapture {
     private var time: Int64 = 0
     /// Packet numbers of the current batch start here (plus the slot index).
     private var batchBase: UInt64 = 0
-    /// Packet numbers of the segments last cut from a super-frame start here.
-    private var segmentBase: UInt64 = 0
     private var nextBase: UInt64 = 0
-    /// The base `record` numbers from: `batchBase`, or `segmentBase` while segments are recorded.
+    /// The base every record is numbered from: `batchBase`, or, from `beginSegments` to
+    /// `endSegments`, the segments' own — whatever records them (sent, refused, dropped).
     private var numberBase: UInt64 = 0
-
-    /// What a list of sent packets points into.
-    public enum Numbering {
-        /// The frames of the batch read from the TAP.
-        case batch
-        /// The segments last cut from a super-frame (numbered from `beginSegments`).
-        case segments
-    }
 
     public init(tap: CaptureTap, worker: Int, localPort: UInt16) {
         self.tap = tap
@@ -360,12 +351,20 @@ public final class WorkerCapture {
         nextBase &+= UInt64(capacity)
     }
 
-    /// Before the segments of a super-frame are encapsulated: numbers for `count` of them.
+    /// Before the segments of a super-frame are encapsulated (after what pointed into the
+    /// previous ones was sent): numbers for `count` of them, used by every record until
+    /// `endSegments`.
     @inline(__always)
     public func beginSegments(capacity count: Int) {
         guard isActive else { return }
-        segmentBase = nextBase
+        numberBase = nextBase
         nextBase &+= UInt64(count)
+    }
+
+    /// After a super-frame's last segments were sent: records number the batch's frames again.
+    @inline(__always)
+    public func endSegments() {
+        numberBase = batchBase
     }
 
     @inline(__always)
@@ -404,9 +403,7 @@ public final class WorkerCapture {
     /// After a send: the inner frames (once per frame), the outer packets as sent, and the ones
     /// the kernel refused as drops.
     @inline(__always)
-    public func sent(_ out: borrowing PacketList, from batch: borrowing PacketBatch, numbering: Numbering = .batch) {
-        numberBase = numbering == .segments ? segmentBase : batchBase
-        defer { numberBase = batchBase }
+    public func sent(_ out: borrowing PacketList, from batch: borrowing PacketBatch) {
         var lastInnerSlot = -1
         for k in 0..<out.count {
             let packet = out[k]
@@ -443,22 +440,14 @@ public final class WorkerCapture {
     public func received(_ batch: borrowing PacketBatch) {
         guard wants(.outer) else { return }
         for i in 0..<batch.count {
-            let length = min(batch.lengths[i], batch.dataCapacity)
-            let segment = batch.segmentSizes[i]
-            let step = segment > 0 && segment < length ? segment : length
-            var offset = 0
-            var number = i * PacketBatch.datagramsPerSlot
-            repeat {
-                let payload = batch.data(i) + offset
-                let piece = min(step, length - offset)
-                if selects(network: -1, vxlan: payload, length: piece, remote: batch.sources[i].address) {
+            for datagram in batch.datagrams(inSlot: i) {
+                let payload = batch.data(i) + datagram.offset
+                if selects(network: -1, vxlan: payload, length: datagram.stored, remote: batch.sources[i].address) {
                     record(
-                        .outer, .fromTunnel, .vxlan, network: -1, remote: batch.sources[i], slot: number, bytes: payload,
-                        length: piece)
+                        .outer, .fromTunnel, .vxlan, network: -1, remote: batch.sources[i], slot: datagram.number,
+                        bytes: payload, length: datagram.stored)
                 }
-                offset += step
-                number += 1
-            } while offset < length && step > 0
+            }
         }
     }
 
@@ -505,28 +494,5 @@ public final class WorkerCapture {
         record(
             .drop, direction, form, reason: reason, network: network, remote: remote, slot: slot, bytes: bytes,
             length: max(0, length), tail: tail)
-    }
-}
-
-extension PacketBatch {
-    /// Receive-side packet numbers leave room for this many datagrams per slot: the most UDP GRO
-    /// coalesces into one (the kernel's UDP_GRO_CNT_MAX).
-    public static let datagramsPerSlot = 64
-
-    /// The receive-side number of the datagram holding `pointer`: its slot's, plus its place
-    /// among the datagrams UDP GRO coalesced into that slot.
-    @inline(__always)
-    public func datagram(of pointer: UnsafeRawPointer) -> Int {
-        let slot = slot(of: pointer)
-        let segment = segmentSizes[slot]
-        let offset = UnsafeRawPointer(data(slot)).distance(to: pointer)
-        let piece = segment > 0 && offset > 0 ? min(offset / segment, Self.datagramsPerSlot - 1) : 0
-        return slot * Self.datagramsPerSlot + piece
-    }
-
-    /// The slot holding `pointer` (anywhere in its headroom or data).
-    @inline(__always)
-    public func slot(of pointer: UnsafeRawPointer) -> Int {
-        (UnsafeRawPointer(storage).distance(to: pointer)) / stride
     }
 }

@@ -22,6 +22,9 @@ public enum TrafficCounter: Int, CaseIterable, Sendable {
     /// ICMP "fragmentation needed" / "packet too big" sent back to an inner sender whose frame did
     /// not fit the underlay (the frame itself is counted as an `oversize` drop).
     case pmtuSignalled
+    /// Frames from the tunnel whose TCP/UDP checksum the sender left unfinished (pseudo-header
+    /// sum only: a same-host kernel peer's checksum offload) and that were accepted as partial.
+    case checksumUnfinished
 
     public var name: String {
         switch self {
@@ -39,6 +42,7 @@ public enum TrafficCounter: Int, CaseIterable, Sendable {
         case .neighFlooded: "neigh_flooded"
         case .neighUnanswerable: "neigh_unanswerable"
         case .pmtuSignalled: "pmtu_signalled"
+        case .checksumUnfinished: "checksum_unfinished"
         }
     }
 }

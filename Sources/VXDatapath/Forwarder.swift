@@ -33,7 +33,9 @@ public struct LearnEvent: BitwiseCopyable, Equatable, Sendable {
 ///  2. check the inner source MAC and learn it against the sender's address (not its port): a
 ///     known MAC refreshes its age, a new or moved one becomes a learn event; a MAC that a static
 ///     entry places elsewhere is dropped, as the kernel does;
-///  3. list the inner frame for that network's TAP. Nothing received from a VTEP is ever sent
+///  3. note an inner TCP/UDP checksum the sender left unfinished (`InnerChecksum`), for the
+///     worker to hand on as partial or complete;
+///  4. list the inner frame for that network's TAP. Nothing received from a VTEP is ever sent
 ///     back into the tunnel (split horizon): decapsulated frames only go to a TAP.
 public struct Forwarder {
     let networks: UnsafeMutableBufferPointer<NetworkPath>
@@ -253,27 +255,14 @@ public struct Forwarder {
     ) -> Int {
         var i = start
         while i < batch.count {
+            let datagrams = batch.datagrams(inSlot: i)
+            if out.remaining < datagrams.count { return i }
             let payload = batch.data(i)
-            let length = batch.lengths[i]
             let source = batch.sources[i]
-            let segment = batch.segmentSizes[i]
-            if segment <= 0 || segment >= length || length > batch.dataCapacity {
-                if out.remaining < 1 { return i }
+            for datagram in datagrams {
                 decapsulateOne(
-                    payload, length: length, fits: length <= batch.dataCapacity, source: source,
-                    number: i * PacketBatch.datagramsPerSlot, stored: min(length, batch.dataCapacity), now: now, into: &out)
-            } else {
-                if out.remaining < (length + segment - 1) / segment { return i }
-                var offset = 0
-                var number = i * PacketBatch.datagramsPerSlot
-                while offset < length {
-                    let piece = min(segment, length - offset)
-                    decapsulateOne(
-                        payload + offset, length: piece, fits: true, source: source, number: number, stored: piece, now: now,
-                        into: &out)
-                    offset += segment
-                    number += 1
-                }
+                    payload + datagram.offset, length: datagram.length, fits: datagram.fits, source: source,
+                    number: datagram.number, stored: datagram.stored, now: now, into: &out)
             }
             i += 1
         }
@@ -342,7 +331,14 @@ public struct Forwarder {
             remoteCounters.add(.rxPackets, remote: sender)
             remoteCounters.add(.rxBytes, remote: sender, length)
         }
-        out.append(PacketRef(bytes: frame, length: frameLength, network: network, destination: endpoint, remote: sender))
+        // A same-host sender's checksum offload may have left the inner checksum unfinished
+        // (headers read only; a finished checksum is left for the host to judge, as before).
+        let partial = InnerChecksum.partial(frame, length: frameLength)
+        if partial.isPresent { counters.add(.checksumUnfinished, row: network) }
+        out.append(
+            PacketRef(
+                bytes: frame, length: frameLength, network: network, destination: endpoint, remote: sender,
+                partialChecksum: partial))
     }
 
     /// Counts a frame read from network `network`'s TAP that never became a packet (too short or

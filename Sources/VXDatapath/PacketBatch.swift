@@ -60,6 +60,91 @@ public struct PacketBatch: ~Copyable {
     }
 }
 
+extension PacketBatch {
+    /// Receive-side packet numbers leave room for this many datagrams per slot: the most UDP GRO
+    /// coalesces into one (the kernel's UDP_GRO_CNT_MAX).
+    public static let datagramsPerSlot = 64
+
+    /// The datagrams in receive slot `slot` (see `SlotDatagrams`).
+    @inline(__always)
+    public func datagrams(inSlot slot: Int) -> SlotDatagrams {
+        SlotDatagrams(slot: slot, length: lengths[slot], segmentSize: segmentSizes[slot], capacity: dataCapacity)
+    }
+
+    /// The receive-side number of the datagram holding `pointer`: its slot's, plus its place
+    /// among the datagrams UDP GRO coalesced into that slot.
+    @inline(__always)
+    public func datagram(of pointer: UnsafeRawPointer) -> Int {
+        let slot = slot(of: pointer)
+        return datagrams(inSlot: slot).number(atOffset: UnsafeRawPointer(data(slot)).distance(to: pointer))
+    }
+
+    /// The slot holding `pointer` (anywhere in its headroom or data).
+    @inline(__always)
+    public func slot(of pointer: UnsafeRawPointer) -> Int {
+        (UnsafeRawPointer(storage).distance(to: pointer)) / stride
+    }
+}
+
+/// The datagrams one receive slot holds: one, or — for a slot the kernel coalesced (UDP GRO) —
+/// one every `segmentSizes[slot]` bytes, the last possibly shorter. The one walk the forwarder
+/// and capture share, so both see the same datagrams under the same numbers. A slot that did not
+/// fit its buffer is one datagram, stored in part, whatever its segment size says: its bytes end
+/// where the buffer did, not where a datagram does.
+public struct SlotDatagrams: Sequence, IteratorProtocol {
+    public struct Datagram {
+        /// Where it starts in the slot's data.
+        public var offset: Int
+        /// Its length as received: more than `stored` when the slot did not fit.
+        public var length: Int
+        /// Its bytes in the slot.
+        public var stored: Int
+        /// Its receive-side packet number: the slot's base plus its place in the slot.
+        public var number: Int
+
+        @inline(__always)
+        public var fits: Bool { length == stored }
+    }
+
+    let reported: Int
+    let stored: Int
+    /// Bytes from one datagram to the next (the whole slot when it holds one).
+    let step: Int
+    let base: Int
+    var offset = 0
+    var done = false
+
+    @inline(__always)
+    public init(slot: Int, length: Int, segmentSize: Int, capacity: Int) {
+        reported = length
+        stored = Swift.max(0, Swift.min(length, capacity))
+        step = length <= capacity && segmentSize > 0 && segmentSize < length ? segmentSize : Swift.max(stored, 1)
+        base = slot * PacketBatch.datagramsPerSlot
+    }
+
+    /// How many datagrams the walk yields (at least one, if only an empty one).
+    @inline(__always)
+    public var count: Int { Swift.max(1, (stored + step - 1) / step) }
+
+    /// The number of the datagram holding byte `offset` of the slot (the slot's last number for
+    /// anything beyond it).
+    @inline(__always)
+    public func number(atOffset offset: Int) -> Int {
+        base + Swift.min(Swift.max(0, offset) / step, PacketBatch.datagramsPerSlot - 1)
+    }
+
+    @inline(__always)
+    public mutating func next() -> Datagram? {
+        guard !done else { return nil }
+        let piece = Swift.min(step, stored - offset)
+        let datagram = Datagram(
+            offset: offset, length: reported > stored ? reported : piece, stored: piece, number: number(atOffset: offset))
+        offset += step
+        done = offset >= stored
+        return datagram
+    }
+}
+
 /// Where one outgoing packet goes: to a remote VTEP (encap) or to a network's TAP (decap).
 public struct PacketRef: BitwiseCopyable {
     /// The packet's first `headLength` bytes (all of it when `tail` is empty).
@@ -76,6 +161,9 @@ public struct PacketRef: BitwiseCopyable {
     /// The rest of the packet, after `bytes`, when it lies elsewhere (a TSO segment's payload in
     /// its super-frame); else empty. Senders gather both pieces.
     public var tail = FramePiece(base: nil, length: 0)
+    /// For a frame from the tunnel: its TCP/UDP checksum was left unfinished by the sender and
+    /// still has to be completed (by the kernel, as NEEDS_CSUM, or in software before the write).
+    public var partialChecksum = PartialChecksum.none
 
     /// Bytes at `bytes`.
     @inline(__always)

@@ -36,7 +36,9 @@ public protocol Underlay {
 ///     in `segments`, a frame with a partial checksum gets it completed in place, and everything
 ///     is encapsulated as usual (the underlay turns runs of equal-sized packets into UDP GSO sends);
 ///  2. a receive may return coalesced datagrams (UDP GRO), taken apart by the forwarder; the
-///     decapsulated frames go through the TCP coalescer and reach the TAP as super-frames.
+///     decapsulated frames go through the TCP coalescer and reach the TAP as super-frames, and a
+///     frame whose inner checksum its sender left unfinished as NEEDS_CSUM (without offloads its
+///     checksum is completed before the write).
 public final class Worker<Device: FrameDevice, Link: Underlay> {
     public private(set) var devices: [Device]
     public private(set) var link: Link
@@ -57,13 +59,13 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     private var deliveries: PacketList
     private var coalescer = TCPCoalescer()
 
-    /// The largest frame an offloading TAP hands over: a 64 KB IP packet behind Ethernet and a tag.
-    public static var maxSuperFrame: Int { 65535 + EthernetFrame.headerSize + 4 }
+    /// The largest frame an offloading TAP hands over: a 64 KB IP packet behind Ethernet and its tags.
+    public static var maxSuperFrame: Int { 65535 + EthernetFrame.headerSize + 4 * FrameLayout.maxTags }
     /// The largest UDP payload: what a GRO receive may coalesce into one slot.
     public static var maxDatagram: Int { 65535 }
-    /// The most header bytes a segment can carry: Ethernet, a VLAN tag, IPv4 with options (60)
+    /// The most header bytes a segment can carry: Ethernet, its VLAN tags, IPv4 with options (60)
     /// and TCP with options (60).
-    static var maxSegmentHeaders: Int { EthernetFrame.headerSize + 4 + 60 + 60 }
+    static var maxSegmentHeaders: Int { EthernetFrame.headerSize + 4 * FrameLayout.maxTags + 60 + 60 }
 
     /// - Parameters:
     ///   - devices: one per network, in network index order.
@@ -206,6 +208,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             }
             flushOutbound()
             outboundHoldsSegments = false
+            forwarder.capture?.endSegments()  // capture hook
         }
         encapsulate(network, from: runStart, upTo: deviceBatch.count, of: &deviceBatch)
     }
@@ -216,9 +219,9 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         forwarder.accountSent(outbound)
         if let capture = forwarder.capture, capture.isActive {  // capture hook
             if outboundHoldsSegments {
-                capture.sent(outbound, from: segments, numbering: .segments)
+                capture.sent(outbound, from: segments)
             } else {
-                capture.sent(outbound, from: deviceBatch, numbering: .batch)
+                capture.sent(outbound, from: deviceBatch)
             }
         }
         outbound.removeAll()
@@ -242,6 +245,8 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             } else {
                 for k in 0..<deliveries.count {
                     let packet = deliveries[k]
+                    // No virtio header to say "partial": the checksum is finished here.
+                    if packet.partialChecksum.isPresent { packet.partialChecksum.complete(packet.bytes) }
                     let written = devices[packet.network].write(packet.bytes, length: packet.length)
                     forwarder.accountDelivered(packet, written: written)
                     if let capture = forwarder.capture, capture.isActive {  // capture hook
@@ -262,7 +267,10 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         }
         for k in 0..<deliveries.count {
             let packet = deliveries[k]
-            coalescer.add(index: k, tag: packet.network, frame: packet.bytes, length: packet.length) { group in
+            coalescer.add(
+                index: k, tag: packet.network, frame: packet.bytes, length: packet.length,
+                partial: packet.partialChecksum
+            ) { group in
                 writeGroup(group)
             }
         }

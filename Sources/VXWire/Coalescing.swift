@@ -3,7 +3,7 @@
 /// (GSO_TCPV4/GSO_TCPV6 + NEEDS_CSUM), which the kernel takes as one packet instead of dozens. The
 /// rules follow the kernel's `tcp_gro_receive` and wireguard-go's `tcpPacketsCanCoalesce`:
 ///
-///  1. a candidate is untagged-or-single-tagged Ethernet, IPv4 without options or fragmentation
+///  1. a candidate is Ethernet (with at most `FrameLayout.maxTags` VLAN tags), IPv4 without options or fragmentation
 ///     (or IPv6 with TCP as the next header), TCP with only ACK (and PSH) set and a payload;
 ///  2. a segment joins the group in front of it when both carry the same network tag, the same
 ///     Ethernet and IP header fields (addresses, TOS/TTL/DF, traffic class/flow label/hop limit), the
@@ -12,7 +12,13 @@
 ///  3. every segment but the last has the first one's payload size; a shorter segment or one with
 ///     PSH ends the group; a group holds at most 64 segments and 64 KB of IP packet;
 ///  4. each segment's TCP checksum is verified before it joins (the kernel will not check a
-///     NEEDS_CSUM packet again); one that fails is written on its own for the kernel to drop.
+///     NEEDS_CSUM packet again); one that fails is written on its own for the kernel to drop. A
+///     segment whose checksum its sender left unfinished (the field holds exactly the
+///     pseudo-header sum, see `InnerChecksum`) joins without the byte pass: the merged frame's
+///     checksum is the kernel's to complete anyway.
+///
+/// A frame written on its own keeps the caller's verdict on its checksum: with a `PartialChecksum`
+/// it goes out as NEEDS_CSUM (the kernel treats it as CHECKSUM_PARTIAL), else with an empty header.
 ///
 /// No bytes are copied: a group is written as pieces (virtio header, first frame, then each later
 /// segment's payload), and only the first frame's headers are rewritten. Only neighbours in the
@@ -51,6 +57,8 @@ public struct TCPCoalescer: ~Copyable {
     var headLength = 0
     var headShape = Shape(l3: 0, l4: 0, headerLength: 0, payloadLength: 0, isIPv6: false, seq: 0, psh: false)
     var headIsCandidate = false
+    /// The head's unfinished checksum, when the caller found one: its header if it goes out alone.
+    var headPartial = PartialChecksum.none
     var tag = 0
     var first = 0
     var count = 0
@@ -70,9 +78,12 @@ public struct TCPCoalescer: ~Copyable {
 
     /// Offers frame `index` of the caller's list (belonging to network `tag`); calls `emit` for
     /// every group this closes. Frames must be offered in order; call `flush` after the last.
+    /// `partial`: the frame's checksum is unfinished (`InnerChecksum.partial`), so written alone
+    /// it needs NEEDS_CSUM.
     @inline(__always)
     public mutating func add(
-        index: Int, tag: Int, frame: UnsafeMutableRawPointer, length: Int, emit: (Group) -> Void
+        index: Int, tag: Int, frame: UnsafeMutableRawPointer, length: Int, partial: PartialChecksum = .none,
+        emit: (Group) -> Void
     ) {
         let shape = Self.shape(frame, length: length)
         if active, let shape, headIsCandidate, !closed, tag == self.tag, canAppend(frame, shape) {
@@ -80,7 +91,7 @@ public struct TCPCoalescer: ~Copyable {
                 if !Self.checksumValid(head, length: headLength, headShape) {
                     // The first frame is bad: out on its own, this one starts a new group.
                     flush(emit: emit)
-                    start(index: index, tag: tag, frame: frame, length: length, shape: shape)
+                    start(index: index, tag: tag, frame: frame, length: length, shape: shape, partial: partial)
                     return
                 }
                 headVerified = true
@@ -97,11 +108,11 @@ public struct TCPCoalescer: ~Copyable {
             }
             // A bad segment ends the group and goes out alone, never as the head of a new one.
             flush(emit: emit)
-            start(index: index, tag: tag, frame: frame, length: length, shape: nil)
+            start(index: index, tag: tag, frame: frame, length: length, shape: nil, partial: partial)
             return
         }
         flush(emit: emit)
-        start(index: index, tag: tag, frame: frame, length: length, shape: shape)
+        start(index: index, tag: tag, frame: frame, length: length, shape: shape, partial: partial)
     }
 
     /// Emits the group in progress, if any.
@@ -112,14 +123,17 @@ public struct TCPCoalescer: ~Copyable {
         if count > 1 {
             finishHead().encode(to: headerBuffer)
         } else {
-            VirtioNetHeader().encode(to: headerBuffer)
+            (headPartial.isPresent ? headPartial.virtioHeader : VirtioNetHeader()).encode(to: headerBuffer)
         }
         emit(Group(first: first, count: count, pieces: UnsafeBufferPointer(start: pieces, count: count + 1)))
     }
 
     @inline(__always)
-    mutating func start(index: Int, tag: Int, frame: UnsafeMutableRawPointer, length: Int, shape: Shape?) {
+    mutating func start(
+        index: Int, tag: Int, frame: UnsafeMutableRawPointer, length: Int, shape: Shape?, partial: PartialChecksum
+    ) {
         active = true
+        headPartial = partial
         closed = shape == nil || shape!.psh
         headVerified = false
         head = frame
@@ -192,7 +206,7 @@ public struct TCPCoalescer: ~Copyable {
     /// Rule 1: the frame's layout if it may be coalesced at all.
     @inline(__always)
     static func shape(_ frame: UnsafeRawPointer, length: Int) -> Shape? {
-        guard let (l3, etherType) = Offload.network(frame, length: length) else { return nil }
+        guard let (l3, etherType) = FrameLayout.link(frame, length: length) else { return nil }
         let l4: Int
         let v6: Bool
         if etherType == EthernetFrame.etherTypeIPv4 {
@@ -225,12 +239,16 @@ public struct TCPCoalescer: ~Copyable {
             psh: flags & TCPFlags.psh != 0)
     }
 
+    /// Rule 4: the checksum is unfinished (the field is the pseudo-header sum: no byte pass) or
+    /// verifies.
     @inline(__always)
     static func checksumValid(_ frame: UnsafeRawPointer, length: Int, _ s: Shape) -> Bool {
         let l4Length = length - s.l4
         let pseudo = InternetChecksum.pseudoHeaderSum(
             addresses: frame + s.l3 + (s.isIPv6 ? 8 : 12), addressSize: s.isIPv6 ? 16 : 4, protocol: 6,
             length: l4Length)
+        let field = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: s.l4 + 16, as: UInt16.self))
+        if InnerChecksum.isUnfinished(field: field, pseudoHeaderSum: pseudo) { return true }
         return InternetChecksum.fold(InternetChecksum.sum(frame + s.l4, count: l4Length, initial: pseudo)) == 0xFFFF
     }
 

@@ -6,18 +6,8 @@ public enum FlowHash {
     /// Hashes the frame at `base` of `length` bytes (length ≥ 14, checked by the caller).
     @inline(__always)
     public static func hash(frame base: UnsafeRawPointer, length: Int) -> UInt64 {
-        var offset = 12
-        var etherType = EthernetFrame.etherType(base)
-        // Up to two VLAN tags (802.1Q, 802.1ad).
-        var tags = 0
-        while (etherType == EthernetFrame.etherTypeVLAN || etherType == EthernetFrame.etherTypeQinQ), tags < 2,
-            offset + 6 <= length
-        {
-            offset += 4
-            etherType = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-            tags += 1
-        }
-        let l3 = offset + 2
+        // Tags walked as everywhere else; a tag cut off by the end leaves a frame hashed by MACs.
+        let (l3, etherType) = FrameLayout.link(base, length: length) ?? (length, EthernetFrame.etherType(base))
         if etherType == EthernetFrame.etherTypeIPv4, l3 + 20 <= length {
             let versionIHL = base.load(fromByteOffset: l3, as: UInt8.self)
             let headerLength = Int(versionIHL & 0x0F) * 4

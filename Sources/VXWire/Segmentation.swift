@@ -17,20 +17,6 @@ public enum Offload {
         return true
     }
 
-    /// The offset of the IP header: after the Ethernet header and at most one VLAN tag, with the
-    /// EtherType found there; nil for a frame too short to say.
-    @inline(__always)
-    static func network(_ frame: UnsafeRawPointer, length: Int) -> (offset: Int, etherType: UInt16)? {
-        guard length >= EthernetFrame.headerSize else { return nil }
-        var etherType = EthernetFrame.etherType(frame)
-        var offset = EthernetFrame.headerSize
-        if etherType == EthernetFrame.etherTypeVLAN || etherType == EthernetFrame.etherTypeQinQ {
-            guard length >= offset + 4 else { return nil }
-            etherType = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self))
-            offset += 4
-        }
-        return (offset, etherType)
-    }
 }
 
 /// Cuts one GSO super-frame (TCP over IPv4/IPv6, or UDP with USO) into Ethernet frames of at most
@@ -63,7 +49,7 @@ public struct GSOSegmenter {
         case VirtioNetHeader.gsoUDPL4: tcp = false
         default: return nil
         }
-        guard header.gsoSize > 0, let (l3, etherType) = Offload.network(frame, length: length) else { return nil }
+        guard header.gsoSize > 0, let (l3, etherType) = FrameLayout.link(frame, length: length) else { return nil }
         let l4: Int
         let v6: Bool
         if etherType == EthernetFrame.etherTypeIPv4 {

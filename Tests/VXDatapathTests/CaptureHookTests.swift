@@ -134,4 +134,95 @@ struct CaptureHookTests {
             #expect(copies[3 + k].bytes == Array(datagrams[k].dropFirst(8)), "as it was before coalescing")
         }
     }
+
+    /// Drops recorded while a super-frame's segments are encapsulated (here: nowhere to send
+    /// them) are numbered as those segments, never as frames of the batch it was read in.
+    @Test func dropsOfSegmentsAreNumberedAsSegments() {
+        let tap = CaptureTap(workers: 1, networks: [VNI(42)!], slots: 64, slotBytes: 2048)
+        let h = Harness(offloads: true, captureTap: tap)
+        _ = tap.start(CaptureSelection(points: [.drop], snapLength: 2048))
+        let header = VirtioNetHeader(
+            flags: VirtioNetHeader.flagNeedsChecksum, gsoType: VirtioNetHeader.gsoTCPv4, headerLength: 66,
+            gsoSize: 1398, checksumStart: 34, checksumOffset: 16)
+        var virtio = [UInt8](repeating: 0, count: VirtioNetHeader.size)
+        virtio.withUnsafeMutableBytes { header.encode(to: $0.baseAddress!) }
+        let plain = [UInt8](repeating: 0, count: VirtioNetHeader.size) + Bytes.frame(to: .broadcast, from: local)
+        h.transmit([plain, virtio + AllocationTests.frame(payload: 3 * 1398, pseudoOnly: true), plain])
+        let copies = drain(tap)
+        #expect(copies.map(\.bytes.count) == [100, 66 + 1398, 66 + 1398, 66 + 1398, 100], "frame, 3 segments, frame")
+        #expect(copies.allSatisfy { $0.header.dropReason == .noDestination })
+        let numbers = copies.map(\.header.packet)
+        #expect(Set(numbers).count == 5, "no two drops share a number: \(numbers)")
+        #expect(numbers[4] == numbers[0] + 2, "the batch's frames keep their slots' numbers")
+        #expect(numbers[1...3].allSatisfy { $0 >= numbers[0] + 8 }, "segments numbered after the batch: \(numbers)")
+    }
+
+    /// A slot that did not fit its buffer is one datagram to capture and forwarder alike, GRO
+    /// segment size or not: one outer record and one oversize drop, under one number.
+    @Test func anOverCapacityGROSlotIsOneDatagram() {
+        let tap = CaptureTap(workers: 1, networks: [VNI(42)!], slots: 64, slotBytes: 2048)
+        let h = Harness(offloads: true, captureTap: tap)
+        _ = tap.start(CaptureSelection(points: [.outer, .drop], snapLength: 2048))
+        let datagram = AllocationTests.datagrams(1)[0]
+        h.link.segmentSize = datagram.count
+        h.receive(Array(repeating: datagram, count: 60).flatMap { $0 }, from: "192.0.2.10")
+        let copies = drain(tap)
+        #expect(copies.map(\.header.capturePoint) == [.outer, .drop])
+        #expect(copies.last?.header.dropReason == .oversize)
+        #expect(Set(copies.map(\.header.packet)).count == 1)
+        #expect(h.drops == ["0:oversize=1"])
+        #expect(h.taps[0].written.isEmpty)
+    }
+}
+
+@Suite("Datagrams of a receive slot")
+struct SlotDatagramsTests {
+    struct Seen: Equatable {
+        var offset: Int
+        var length: Int
+        var stored: Int
+        var number: Int
+    }
+
+    func walk(slot: Int = 2, length: Int, segment: Int, capacity: Int = 1000) -> [Seen] {
+        let datagrams = SlotDatagrams(slot: slot, length: length, segmentSize: segment, capacity: capacity)
+        let seen = datagrams.map { Seen(offset: $0.offset, length: $0.length, stored: $0.stored, number: $0.number) }
+        #expect(seen.count == datagrams.count)
+        return seen
+    }
+
+    @Test func oneDatagram() {
+        #expect(walk(length: 300, segment: 0) == [Seen(offset: 0, length: 300, stored: 300, number: 128)])
+        #expect(walk(length: 300, segment: 300) == [Seen(offset: 0, length: 300, stored: 300, number: 128)])
+        #expect(walk(length: 300, segment: 400) == [Seen(offset: 0, length: 300, stored: 300, number: 128)])
+        #expect(walk(length: 0, segment: 0) == [Seen(offset: 0, length: 0, stored: 0, number: 128)])
+    }
+
+    @Test func coalescedDatagrams() {
+        #expect(
+            walk(length: 250, segment: 100) == [
+                Seen(offset: 0, length: 100, stored: 100, number: 128),
+                Seen(offset: 100, length: 100, stored: 100, number: 129),
+                Seen(offset: 200, length: 50, stored: 50, number: 130),
+            ])
+        #expect(walk(length: 200, segment: 100).map(\.length) == [100, 100])
+    }
+
+    /// Over capacity: one datagram, stored in part, whatever the segment size says.
+    @Test func overCapacityIsOneDatagram() {
+        #expect(walk(length: 1001, segment: 100) == [Seen(offset: 0, length: 1001, stored: 1000, number: 128)])
+        #expect(!SlotDatagrams(slot: 0, length: 1001, segmentSize: 0, capacity: 1000).map(\.fits).contains(true))
+    }
+
+    /// Numbers stay inside the slot's range, and pointers map back to their datagram's number.
+    @Test func numbersStayInTheSlot() {
+        let many = walk(slot: 1, length: 70 * 10, segment: 10)
+        #expect(many.count == 70 && many.last?.number == 64 + 63)
+        let batch = PacketBatch(capacity: 4, dataCapacity: 1000)
+        batch.lengths[1] = 250
+        batch.segmentSizes[1] = 100
+        #expect(batch.datagram(of: batch.data(1) + 8) == 64)
+        #expect(batch.datagram(of: batch.data(1) + 108) == 65)
+        #expect(batch.datagram(of: batch.data(1) + 208) == 66)
+    }
 }

@@ -83,6 +83,8 @@ struct FuzzTests {
                 guard length >= EthernetFrame.headerSize else { return }
                 let a = FlowHash.hash(frame: buffer.baseAddress!, length: length)
                 #expect(a == FlowHash.hash(frame: buffer.baseAddress!, length: length))
+                let state = InnerChecksum.classify(buffer.baseAddress!, length: length)
+                #expect(InnerChecksum.partial(buffer.baseAddress!, length: length).isPresent == (state == .unfinished))
             }
         }
         #expect(decoded + flagClear + truncated == 100_000)

@@ -405,7 +405,7 @@ struct CoalescingTests {
     }
 
     /// Offers `frames` (each with a network tag) to a coalescer and returns each group written.
-    func coalesce(_ frames: [[UInt8]], tags: [Int]? = nil) -> [Emitted] {
+    func coalesce(_ frames: [[UInt8]], tags: [Int]? = nil, partials: [PartialChecksum]? = nil) -> [Emitted] {
         var coalescer = TCPCoalescer()
         let buffers = frames.map { frame -> UnsafeMutableRawBufferPointer in
             let b = UnsafeMutableRawBufferPointer.allocate(byteCount: frame.count, alignment: 8)
@@ -419,7 +419,9 @@ struct CoalescingTests {
             out.append(Emitted(first: group.first, count: group.count, bytes: bytes))
         }
         for k in buffers.indices {
-            coalescer.add(index: k, tag: tags?[k] ?? 0, frame: buffers[k].baseAddress!, length: buffers[k].count, emit: emit)
+            coalescer.add(
+                index: k, tag: tags?[k] ?? 0, frame: buffers[k].baseAddress!, length: buffers[k].count,
+                partial: partials?[k] ?? .none, emit: emit)
         }
         coalescer.flush(emit: emit)
         return out
@@ -524,6 +526,46 @@ struct CoalescingTests {
         var badHead = segments(count: 3)
         badHead[0] = FrameBuilder.tcp(seq: 5000, id: 0x1234, payload: FrameBuilder.payload(1000, seed: 0), checksum: "bad")
         #expect(coalesce(badHead).map(\.count) == [1, 2])
+    }
+
+    /// Segments whose checksum the sender left unfinished merge as verified ones do (IPv4 and
+    /// IPv6, mixed with finished ones), and the merged frame is the same as from finished segments.
+    @Test func unfinishedSegmentsMerge() throws {
+        for v6 in [false, true] {
+            let finished = segments(count: 5, v6: v6)
+            let unfinished = (0..<5).map { k in
+                FrameBuilder.tcp(
+                    v6: v6, seq: 5000 &+ UInt32(k * 1000), id: 0x1234 + k, payload: FrameBuilder.payload(1000, seed: k),
+                    checksum: k == 2 ? "full" : "pseudo")
+            }
+            let partials = unfinished.map { f in f.withUnsafeBytes { InnerChecksum.partial($0.baseAddress!, length: $0.count) } }
+            #expect(partials.map(\.isPresent) == [true, true, false, true, true])
+            let groups = coalesce(unfinished, partials: partials)
+            #expect(groups.map(\.count) == [5])
+            #expect(groups.first?.bytes == coalesce(finished).first?.bytes)
+            try expectRoundTrip(try #require(groups.first), finished[...], v6: v6)
+        }
+    }
+
+    /// Written alone, an unfinished frame goes out as NEEDS_CSUM with the caller's offsets (TCP
+    /// that cannot be merged, UDP); a finished one, right or wrong, with an empty header, unchanged.
+    @Test func unfinishedFrameAloneIsWrittenAsPartial() {
+        for v6 in [false, true] {
+            for tcp in [false, true] {
+                let frame = ChecksumFixture.frame(v6: v6, tcp: tcp, field: .pseudo)
+                let partial = frame.withUnsafeBytes { InnerChecksum.partial($0.baseAddress!, length: $0.count) }
+                let groups = coalesce([frame], partials: [partial])
+                #expect(groups.count == 1)
+                let header = groups[0].bytes.withUnsafeBytes { VirtioNetHeader(decoding: $0.baseAddress!) }
+                #expect(header == partial.virtioHeader)
+                #expect(header.checksumStart == (v6 ? 54 : 34) && header.checksumOffset == (tcp ? 16 : 6))
+                #expect(Array(groups[0].bytes[12...]) == frame)
+                for field in [ChecksumFixture.Field.full, .wrong] {
+                    let finished = ChecksumFixture.frame(v6: v6, tcp: tcp, field: field)
+                    #expect(coalesce([finished]).map(\.bytes) == [[UInt8](repeating: 0, count: 12) + finished])
+                }
+            }
+        }
     }
 
     @Test func pureAcksAndNonTCPPassThrough() {
