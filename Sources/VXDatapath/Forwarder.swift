@@ -262,7 +262,8 @@ public struct Forwarder {
             for datagram in datagrams {
                 decapsulateOne(
                     payload + datagram.offset, length: datagram.length, fits: datagram.fits, source: source,
-                    number: datagram.number, stored: datagram.stored, now: now, into: &out)
+                    number: datagram.number, stored: datagram.stored, superFrameSegment: datagram.superFrameSegment,
+                    now: now, into: &out)
             }
             i += 1
         }
@@ -272,7 +273,7 @@ public struct Forwarder {
     @inline(__always)
     func decapsulateOne(
         _ payload: UnsafeMutableRawPointer, length: Int, fits: Bool, source endpoint: Endpoint, number: Int, stored: Int,
-        now: UInt32, into out: inout PacketList
+        superFrameSegment: Int = 0, now: UInt32, into out: inout PacketList
     ) {
         let source = endpoint.address
         let sender = remoteCounters == nil ? nil : remotes.index(of: source)
@@ -301,11 +302,21 @@ public struct Forwarder {
             dropFromTunnel(.truncated, network: network, sender, endpoint, number, payload, stored)
             return
         }
-        guard frameLength <= path.maxFrame, fits else {
-            dropFromTunnel(.oversize, network: network, sender, endpoint, number, payload, stored)
-            return
-        }
         let frame = payload + VXLANHeader.size
+        // A whole super-packet from a same-host peer fits when each of its segments does (only an
+        // offloading worker's buffers hold one).
+        var superFrame = VirtioNetHeader()
+        if fits, superFrameSegment > 0 || frameLength > path.maxFrame,
+            let header = TunnelSuperFrame.virtioHeader(
+                frame: frame, length: frameLength, segmentSize: superFrameSegment, maxFrame: path.maxFrame)
+        {
+            superFrame = header
+        } else {
+            guard frameLength <= path.maxFrame, fits else {
+                dropFromTunnel(.oversize, network: network, sender, endpoint, number, payload, stored)
+                return
+            }
+        }
         let mac = EthernetFrame.source(frame)
         guard !mac.isMulticast, !mac.isZero else {
             dropFromTunnel(.badInnerSource, network: network, sender, endpoint, number, payload, stored)
@@ -338,7 +349,7 @@ public struct Forwarder {
         out.append(
             PacketRef(
                 bytes: frame, length: frameLength, network: network, destination: endpoint, remote: sender,
-                partialChecksum: partial))
+                partialChecksum: partial, superFrame: superFrame))
     }
 
     /// Counts a frame read from network `network`'s TAP that never became a packet (too short or

@@ -68,7 +68,13 @@ extension PacketBatch {
     /// The datagrams in receive slot `slot` (see `SlotDatagrams`).
     @inline(__always)
     public func datagrams(inSlot slot: Int) -> SlotDatagrams {
-        SlotDatagrams(slot: slot, length: lengths[slot], segmentSize: segmentSizes[slot], capacity: dataCapacity)
+        let length = lengths[slot]
+        let segment = segmentSizes[slot]
+        let superFrame =
+            segment > 0 && length <= dataCapacity
+            && TunnelSuperFrame.isOne(payload: data(slot), length: length, segmentSize: segment)
+        return SlotDatagrams(
+            slot: slot, length: length, segmentSize: segment, capacity: dataCapacity, superFrame: superFrame)
     }
 
     /// The receive-side number of the datagram holding `pointer`: its slot's, plus its place
@@ -90,7 +96,8 @@ extension PacketBatch {
 /// one every `segmentSizes[slot]` bytes, the last possibly shorter. The one walk the forwarder
 /// and capture share, so both see the same datagrams under the same numbers. A slot that did not
 /// fit its buffer is one datagram, stored in part, whatever its segment size says: its bytes end
-/// where the buffer did, not where a datagram does.
+/// where the buffer did, not where a datagram does. So is a slot holding one VXLAN datagram with
+/// a whole inner super-packet (`TunnelSuperFrame`), whose segment size is the inner one.
 public struct SlotDatagrams: Sequence, IteratorProtocol {
     public struct Datagram {
         /// Where it starts in the slot's data.
@@ -101,6 +108,8 @@ public struct SlotDatagrams: Sequence, IteratorProtocol {
         public var stored: Int
         /// Its receive-side packet number: the slot's base plus its place in the slot.
         public var number: Int
+        /// For a datagram carrying a whole inner super-packet: the inner segment size; else 0.
+        public var superFrameSegment: Int
 
         @inline(__always)
         public var fits: Bool { length == stored }
@@ -111,15 +120,18 @@ public struct SlotDatagrams: Sequence, IteratorProtocol {
     /// Bytes from one datagram to the next (the whole slot when it holds one).
     let step: Int
     let base: Int
+    let superFrameSegment: Int
     var offset = 0
     var done = false
 
     @inline(__always)
-    public init(slot: Int, length: Int, segmentSize: Int, capacity: Int) {
+    public init(slot: Int, length: Int, segmentSize: Int, capacity: Int, superFrame: Bool = false) {
         reported = length
         stored = Swift.max(0, Swift.min(length, capacity))
-        step = length <= capacity && segmentSize > 0 && segmentSize < length ? segmentSize : Swift.max(stored, 1)
+        let coalesced = !superFrame && length <= capacity && segmentSize > 0 && segmentSize < length
+        step = coalesced ? segmentSize : Swift.max(stored, 1)
         base = slot * PacketBatch.datagramsPerSlot
+        superFrameSegment = superFrame ? segmentSize : 0
     }
 
     /// How many datagrams the walk yields (at least one, if only an empty one).
@@ -138,7 +150,8 @@ public struct SlotDatagrams: Sequence, IteratorProtocol {
         guard !done else { return nil }
         let piece = Swift.min(step, stored - offset)
         let datagram = Datagram(
-            offset: offset, length: reported > stored ? reported : piece, stored: piece, number: number(atOffset: offset))
+            offset: offset, length: reported > stored ? reported : piece, stored: piece, number: number(atOffset: offset),
+            superFrameSegment: superFrameSegment)
         offset += step
         done = offset >= stored
         return datagram
@@ -164,6 +177,9 @@ public struct PacketRef: BitwiseCopyable {
     /// For a frame from the tunnel: its TCP/UDP checksum was left unfinished by the sender and
     /// still has to be completed (by the kernel, as NEEDS_CSUM, or in software before the write).
     public var partialChecksum = PartialChecksum.none
+    /// For a frame from the tunnel that is a whole GSO super-packet: the virtio header that
+    /// writes it to an offloading TAP as one (gso type none otherwise).
+    public var superFrame = VirtioNetHeader()
 
     /// Bytes at `bytes`.
     @inline(__always)

@@ -58,11 +58,14 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     private var outboundHoldsSegments = false
     private var deliveries: PacketList
     private var coalescer = TCPCoalescer()
+    /// One piece: a whole super-packet from the tunnel with its virtio header in front.
+    private let superFramePiece = UnsafeMutablePointer<FramePiece>.allocate(capacity: 1)
 
     /// The largest frame an offloading TAP hands over: a 64 KB IP packet behind Ethernet and its tags.
     public static var maxSuperFrame: Int { 65535 + EthernetFrame.headerSize + 4 * FrameLayout.maxTags }
-    /// The largest UDP payload: what a GRO receive may coalesce into one slot.
-    public static var maxDatagram: Int { 65535 }
+    /// The largest UDP payload a receive may return: a slot of datagrams UDP GRO coalesced, or one
+    /// VXLAN datagram with a whole inner super-packet a same-host peer sent uncut (`TunnelSuperFrame`).
+    public static var maxDatagram: Int { maxSuperFrame + VXLANHeader.size }
     /// The most header bytes a segment can carry: Ethernet, its VLAN tags, IPv4 with options (60)
     /// and TCP with options (60).
     static var maxSegmentHeaders: Int { EthernetFrame.headerSize + 4 * FrameLayout.maxTags + 60 + 60 }
@@ -99,7 +102,10 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         outbound = PacketList(capacity: max(batchSize, TCPCoalescer.maxSegments) + forwarder.maxFanOut)
     }
 
-    deinit { forwarder.deallocate() }
+    deinit {
+        forwarder.deallocate()
+        superFramePiece.deallocate()
+    }
 
     /// Reads one batch from network `network`'s device and sends it into the tunnel. Returns the
     /// number of frames read.
@@ -247,7 +253,10 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
                     let packet = deliveries[k]
                     // No virtio header to say "partial": the checksum is finished here.
                     if packet.partialChecksum.isPresent { packet.partialChecksum.complete(packet.bytes) }
-                    let written = devices[packet.network].write(packet.bytes, length: packet.length)
+                    // Nor "GSO": a whole super-packet (only a GRO receive reports one) cannot be written.
+                    let written =
+                        packet.superFrame.gsoType == VirtioNetHeader.gsoNone
+                        && devices[packet.network].write(packet.bytes, length: packet.length)
                     forwarder.accountDelivered(packet, written: written)
                     if let capture = forwarder.capture, capture.isActive {  // capture hook
                         capture.delivered(packet, written: written, from: linkBatch)
@@ -267,6 +276,11 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         }
         for k in 0..<deliveries.count {
             let packet = deliveries[k]
+            if packet.superFrame.gsoType != VirtioNetHeader.gsoNone {
+                coalescer.flush { group in writeGroup(group) }
+                writeSuperFrame(packet)
+                continue
+            }
             coalescer.add(
                 index: k, tag: packet.network, frame: packet.bytes, length: packet.length,
                 partial: packet.partialChecksum
@@ -275,6 +289,20 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             }
         }
         coalescer.flush { group in writeGroup(group) }
+    }
+
+    /// A whole super-packet from the tunnel goes to the TAP as one GSO frame, its virtio header
+    /// written in front of it over the VXLAN header (copies for capture were taken already).
+    @inline(__always)
+    private func writeSuperFrame(_ packet: PacketRef) {
+        let start = packet.bytes - VirtioNetHeader.size
+        packet.superFrame.encode(to: start)
+        superFramePiece.pointee = FramePiece(base: start, length: VirtioNetHeader.size + packet.length)
+        let written = devices[packet.network].write(pieces: UnsafeBufferPointer(start: superFramePiece, count: 1))
+        forwarder.accountDelivered(packet, written: written)
+        if !written, let capture = forwarder.capture, capture.isActive {  // capture hook
+            capture.refused(packet, from: linkBatch)
+        }
     }
 
     @inline(__always)

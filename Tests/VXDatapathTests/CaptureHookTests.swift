@@ -214,6 +214,14 @@ struct SlotDatagramsTests {
         #expect(!SlotDatagrams(slot: 0, length: 1001, segmentSize: 0, capacity: 1000).map(\.fits).contains(true))
     }
 
+    /// A whole super-packet in the slot is one datagram, which carries the inner segment size.
+    @Test func superFrameIsOneDatagram() {
+        let walk = SlotDatagrams(slot: 1, length: 5000, segmentSize: 1000, capacity: 70000, superFrame: true)
+        #expect(walk.map(\.superFrameSegment) == [1000])
+        #expect(walk.map(\.stored) == [5000] && walk.count == 1)
+        #expect(SlotDatagrams(slot: 1, length: 5000, segmentSize: 1000, capacity: 70000).map(\.superFrameSegment) == [0, 0, 0, 0, 0])
+    }
+
     /// Numbers stay inside the slot's range, and pointers map back to their datagram's number.
     @Test func numbersStayInTheSlot() {
         let many = walk(slot: 1, length: 70 * 10, segment: 10)

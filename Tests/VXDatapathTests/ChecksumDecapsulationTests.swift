@@ -151,4 +151,51 @@ struct ChecksumDecapsulationTests {
         #expect(virtioHeader(of: try #require(h.taps[0].written.first)).gsoType == VirtioNetHeader.gsoTCPv4)
         #expect(h.snapshot[0, .checksumUnfinished] == 4)
     }
+
+    /// A same-host kernel peer's vxlan may hand its veth a whole TSO/USO super-packet, which
+    /// reaches the UDP socket uncut, the GRO size being the inner segment size. With offloads it
+    /// goes to the TAP as one GSO frame (NEEDS_CSUM over the whole, as the sender left it),
+    /// counted as unfinished; one whose segments would not fit the network is an oversize drop.
+    @Test(arguments: [false, true], [false, true])
+    func wholeSuperPacketGoesToTheTAPAsOneGSOFrame(v6: Bool, tcp: Bool) throws {
+        let h = Harness(offloads: true)
+        let frame = InnerFrames.frame(v6: v6, tcp: tcp, field: .pseudo, payload: 4000)
+        h.link.segmentSize = 1000
+        h.receive(Bytes.datagram(vni: 42, frame), from: vtep)
+        let written = try #require(h.taps[0].written.first)
+        let l4 = v6 ? 54 : 34
+        let kind = tcp ? (v6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4) : VirtioNetHeader.gsoUDPL4
+        #expect(
+            virtioHeader(of: written)
+                == VirtioNetHeader(
+                    flags: VirtioNetHeader.flagNeedsChecksum, gsoType: kind, headerLength: UInt16(l4 + (tcp ? 20 : 8)),
+                    gsoSize: 1000, checksumStart: UInt16(l4), checksumOffset: tcp ? 16 : 6))
+        #expect(Array(written[VirtioNetHeader.size...]) == frame)
+        #expect(h.snapshot[0, .checksumUnfinished] == 1)
+        #expect(h.snapshot[0, .tapTxPackets] == 1)
+        #expect(h.drops == [])
+
+        h.link.segmentSize = 1500
+        h.receive(Bytes.datagram(vni: 42, frame), from: vtep)
+        #expect(h.drops == ["0:oversize=1"], "segments of 1500 bytes of payload do not fit a 1500 MTU")
+        // A finished checksum over a super-packet is no sender's offload: not taken whole either.
+        h.link.segmentSize = 1000
+        h.receive(Bytes.datagram(vni: 42, InnerFrames.frame(v6: v6, tcp: tcp, field: .full, payload: 4000)), from: vtep)
+        #expect(h.drops == ["0:oversize=2"])
+        #expect(h.taps[0].written.count == 1)
+
+        // No GRO size reported (the kernel reports one for inner UDP only): TCP is cut to the
+        // network's frame size; UDP, whose datagram boundaries are not ours to choose, is dropped.
+        h.link.segmentSize = 0
+        h.receive(Bytes.datagram(vni: 42, frame), from: vtep)
+        if tcp {
+            let unreported = try #require(h.taps[0].written.last)
+            #expect(h.taps[0].written.count == 2)
+            #expect(Int(virtioHeader(of: unreported).gsoSize) == h.networks[0].maxFrame - (l4 + 20))
+            #expect(Array(unreported[VirtioNetHeader.size...]) == frame)
+            #expect(h.snapshot[0, .checksumUnfinished] == 2)
+        } else {
+            #expect(h.drops == ["0:oversize=3"])
+        }
+    }
 }
