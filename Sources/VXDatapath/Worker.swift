@@ -60,6 +60,8 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     private var coalescer = TCPCoalescer()
     /// One piece: a whole super-packet from the tunnel with its virtio header in front.
     private let superFramePiece = UnsafeMutablePointer<FramePiece>.allocate(capacity: 1)
+    /// Without offloads: one segment of such a super-packet at a time.
+    private let segmentScratch: UnsafeMutableRawPointer
 
     /// The largest frame an offloading TAP hands over: a 64 KB IP packet behind Ethernet and its tags.
     public static var maxSuperFrame: Int { 65535 + EthernetFrame.headerSize + 4 * FrameLayout.maxTags }
@@ -85,6 +87,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         self.forwarder = forwarder
         self.offloads = offloads
         self.maxFrame = maxFrame
+        segmentScratch = .allocate(byteCount: maxFrame, alignment: 8)
         if offloads {
             deviceBatch = PacketBatch(capacity: batchSize, dataCapacity: Self.maxSuperFrame)
             linkBatch = PacketBatch(capacity: batchSize, dataCapacity: Self.maxDatagram)
@@ -93,9 +96,9 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             deliveries = PacketList(capacity: max(batchSize, Self.maxDatagram / (VXLANHeader.size + 14) + 1))
         } else {
             deviceBatch = PacketBatch(capacity: batchSize, dataCapacity: maxFrame)
-            // A datagram carries the VXLAN header before the frame; one byte more than that shows
-            // an oversize datagram instead of silently truncating it.
-            linkBatch = PacketBatch(capacity: batchSize, dataCapacity: maxFrame + VXLANHeader.size)
+            // Room for a same-host peer's whole super-packet (cut into segments before the write);
+            // anything larger is reported one byte over, never silently truncated.
+            linkBatch = PacketBatch(capacity: batchSize, dataCapacity: Self.maxDatagram)
             segments = PacketBatch(capacity: 1, dataCapacity: 1)
             deliveries = PacketList(capacity: batchSize)
         }
@@ -105,6 +108,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     deinit {
         forwarder.deallocate()
         superFramePiece.deallocate()
+        segmentScratch.deallocate()
     }
 
     /// Reads one batch from network `network`'s device and sends it into the tunnel. Returns the
@@ -251,12 +255,14 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             } else {
                 for k in 0..<deliveries.count {
                     let packet = deliveries[k]
-                    // No virtio header to say "partial": the checksum is finished here.
-                    if packet.partialChecksum.isPresent { packet.partialChecksum.complete(packet.bytes) }
-                    // Nor "GSO": a whole super-packet (only a GRO receive reports one) cannot be written.
-                    let written =
-                        packet.superFrame.gsoType == VirtioNetHeader.gsoNone
-                        && devices[packet.network].write(packet.bytes, length: packet.length)
+                    let written: Bool
+                    if packet.superFrame.gsoType != VirtioNetHeader.gsoNone {
+                        written = writeSegments(packet)
+                    } else {
+                        // No virtio header to say "partial": the checksum is finished here.
+                        if packet.partialChecksum.isPresent { packet.partialChecksum.complete(packet.bytes) }
+                        written = devices[packet.network].write(packet.bytes, length: packet.length)
+                    }
                     forwarder.accountDelivered(packet, written: written)
                     if let capture = forwarder.capture, capture.isActive {  // capture hook
                         capture.delivered(packet, written: written, from: linkBatch)
@@ -289,6 +295,22 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             }
         }
         coalescer.flush { group in writeGroup(group) }
+    }
+
+    /// Without offloads, a whole super-packet from the tunnel is cut here, as the kernel would
+    /// have: each segment with its headers fixed up and its checksum computed. True when the TAP
+    /// took every segment.
+    private func writeSegments(_ packet: PacketRef) -> Bool {
+        guard var segmenter = GSOSegmenter(header: packet.superFrame, frame: packet.bytes, length: packet.length),
+            segmenter.maxSegmentLength <= maxFrame
+        else { return false }
+        var all = true
+        while true {
+            let length = segmenter.next(into: segmentScratch)
+            if length == 0 { break }
+            if !devices[packet.network].write(segmentScratch, length: length) { all = false }
+        }
+        return all
     }
 
     /// A whole super-packet from the tunnel goes to the TAP as one GSO frame, its virtio header

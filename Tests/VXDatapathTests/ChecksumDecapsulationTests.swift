@@ -198,4 +198,24 @@ struct ChecksumDecapsulationTests {
             #expect(h.drops == ["0:oversize=3"])
         }
     }
+
+    /// Without offloads the TAP takes no GSO frame: a whole TCP super-packet is cut into
+    /// segments that fit the network, each with its checksum finished; a UDP one without a
+    /// reported segment size cannot be cut and is an oversize drop.
+    @Test(arguments: [false, true])
+    func plainTAPGetsASuperPacketAsSegments(v6: Bool) {
+        let h = Harness()
+        let frame = InnerFrames.frame(v6: v6, tcp: true, field: .pseudo, payload: 4000)
+        h.receive(Bytes.datagram(vni: 42, frame), from: vtep)
+        let headers = (v6 ? 54 : 34) + 20
+        let written = h.taps[0].written
+        #expect(written.map(\.count) == [1518, 1518, 4000 - 2 * (1518 - headers) + headers])
+        #expect(written.allSatisfy { f in f.withUnsafeBytes { InnerChecksum.classify($0.baseAddress!, length: $0.count) } == .finishedValid })
+        #expect(written.flatMap { $0[headers...] } == Array(frame[headers...]), "the payload, in order")
+        #expect(h.snapshot[0, .checksumUnfinished] == 1)
+        #expect(h.drops == [])
+
+        h.receive(Bytes.datagram(vni: 42, InnerFrames.frame(v6: v6, tcp: false, field: .pseudo, payload: 4000)), from: vtep)
+        #expect(h.drops == ["0:oversize=1"])
+    }
 }
