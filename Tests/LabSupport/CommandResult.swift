@@ -1,10 +1,6 @@
 // What a command the lab ran left behind.
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// What a finished (or killed) command left behind.
 package struct CommandResult: Sendable {
     package let commandLine: String

@@ -1,10 +1,6 @@
 // Starting vxrouter inside lab hosts: ad hoc, from a config file, or as a pair.
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 extension Lab {
     /// Starts `vxrouter run ARGS` in `host`, logging to a file, and waits for `vxrouter ready`.
     /// `taps` are the TAPs it is expected to create (checked to be gone by `stop()`).

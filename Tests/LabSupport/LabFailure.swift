@@ -1,10 +1,6 @@
 // The one error the lab throws: what it tried and what it saw.
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// A lab step that did not go as planned, with what the lab saw.
 package struct LabFailure: Error, CustomStringConvertible {
     package let description: String

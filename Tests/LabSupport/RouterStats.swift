@@ -1,10 +1,6 @@
 // The router's SIGUSR1 stats report, parsed.
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// attributed to a served VNI). Unknown keys are kept; values that aren't integers go to `labels`.
 package struct RouterStats: Sendable, CustomStringConvertible {
     package var networks: [Int: [String: Int]] = [:]
