@@ -96,7 +96,10 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["VXWire"]),
-        .testTarget(name: "VXLoadTests", dependencies: ["vxload", "VXWire"]),
+        // Test-only: the namespace lab (hosts, links, processes, routers) the integration and load
+        // tests share.
+        .target(name: "LabSupport", path: "Tests/LabSupport"),
+        .testTarget(name: "IntegrationTests", dependencies: ["LabSupport", "VXWire"]),
+        .testTarget(name: "VXLoadTests", dependencies: ["LabSupport", "vxload", "VXWire"]),
     ]
 )

@@ -1,6 +1,7 @@
 // The benchmark driver stays runnable: its scripts parse and `--help` answers without root.
 // Nothing here times anything — benchmark figures never go into tests.
 import Foundation
+import LabSupport
 import Testing
 
 @Suite("Benchmark scripts")

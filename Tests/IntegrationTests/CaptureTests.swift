@@ -8,6 +8,7 @@
 //    live stream during a checked bulk TCP transfer costs no forwarded byte and accounts for
 //    every copy it did not write (ring_full).
 import Foundation
+import LabSupport
 import Testing
 
 #if canImport(Glibc)

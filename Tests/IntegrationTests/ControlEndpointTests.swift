@@ -8,6 +8,7 @@
 //    a 4xx JSON error and changes nothing; without a token file it refuses to start; a Unix
 //    socket endpoint; schemathesis fuzzing against api/openapi.yaml finds no 5xx.
 import Foundation
+import LabSupport
 import Testing
 
 #if canImport(Glibc)

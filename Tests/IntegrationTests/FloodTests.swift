@@ -1,6 +1,7 @@
 // Scenario 3: three vxrouter hosts on one L2 underlay (a bridge in a fourth namespace), each
 // flooding to the other two. A broadcast must reach every other host exactly once: flooded by
 // the sender's router by head-end replication, never flooded again by a receiver.
+import LabSupport
 import Testing
 
 extension EndToEnd {

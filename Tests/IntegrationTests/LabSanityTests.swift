@@ -1,5 +1,6 @@
 // Scenario 0: the lab proves itself with the kernel's vxlan on both hosts, no vxrouter involved.
 // If this fails, the machine (or the lab) is at fault, not the router.
+import LabSupport
 import Testing
 
 extension EndToEnd {

@@ -5,6 +5,7 @@
 //
 // The underlay MTU is 9000 and the network's MTU 1450 (config), so an oversize inner frame
 // arrives in one unfragmented datagram.
+import LabSupport
 import Testing
 
 extension EndToEnd {

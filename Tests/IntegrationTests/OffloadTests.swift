@@ -3,6 +3,7 @@
 // these check what the start-up log says, the plain datapath (`--no-offloads`), and a router with
 // offloads talking to one without (GSO-sized sends into a receiver that takes one datagram at a
 // time, and the other way round), each with checked 50 MB TCP transfers.
+import LabSupport
 import Testing
 
 extension EndToEnd {

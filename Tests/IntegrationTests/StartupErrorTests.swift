@@ -2,6 +2,7 @@
 // host does not have, an interface name taken by something that is not a TAP. Each must be a
 // clear error, a non-zero exit, and leave nothing behind.
 import Foundation
+import LabSupport
 import Testing
 
 extension EndToEnd {

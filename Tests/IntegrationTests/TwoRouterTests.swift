@@ -1,4 +1,5 @@
 // Scenario 1: vxrouter on both hosts, one veth underlay between them.
+import LabSupport
 import Testing
 
 extension EndToEnd {

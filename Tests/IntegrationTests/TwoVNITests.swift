@@ -1,6 +1,7 @@
 // Scenario 4: two VNIs between two vxrouter hosts (config file form). Traffic on VNI 42 must
 // never surface on VNI 43: its TAP receives nothing and its tunnel counters stay at zero.
 // IPv6 is off in both hosts, so nothing else talks on the idle TAP.
+import LabSupport
 import Testing
 
 extension EndToEnd {

@@ -2,6 +2,7 @@
 // namespaces over a veth. Serialized: on two cores, two load tests side by side would measure
 // each other.
 import Foundation
+import LabSupport
 import Testing
 
 #if canImport(Glibc)
@@ -16,7 +17,7 @@ struct VXLoadEndToEnd {
     /// A sender that fell behind its modest --rate is tolerated (exit 1 with only that error):
     /// a VM whose host steals half its CPU wakes sleepers tens of milliseconds late, and these
     /// tests are about what arrives, not how punctually it left. `badInput` checks the report.
-    private func expectClean(_ outcome: Outcome, sent expected: Double? = nil) throws -> [String: Any] {
+    private func expectClean(_ outcome: CommandResult, sent expected: Double? = nil) throws -> [String: Any] {
         let json = try outcome.json()
         let errors = (json["errors"] as? [String]) ?? ["(no errors array)"]
         let onlySlow = !errors.isEmpty && errors.allSatisfy { $0.hasPrefix("could not reach --rate") }
@@ -33,7 +34,7 @@ struct VXLoadEndToEnd {
     }
 
     private func expectOrderedLatency(_ json: [String: Any], _ context: String) throws {
-        guard let latency = json["latency_us"] as? [String: Any] else { throw LoadFailure("no latency in \(context)") }
+        guard let latency = json["latency_us"] as? [String: Any] else { throw LabFailure("no latency in \(context)") }
         let p50 = try number(latency, "p50"), p99 = try number(latency, "p99")
         let p999 = try number(latency, "p999"), max = try number(latency, "max")
         #expect(p50 > 0, "\(context)")
@@ -45,9 +46,9 @@ struct VXLoadEndToEnd {
     func kernelModestRate() async throws {
         try await withLoadLab("ld-kernel") { lab in
             let (a, b) = try await lab.twoHosts()
-            try await lab.kernelVXLANPair(a: a, b: b)
+            try await lab.kernelVXLANPair(a, b)
             let outcome = try await lab.vxload([
-                "run", "--tx", "iface:vxk", "--tx-netns", a, "--rx", "iface:vxk", "--rx-netns", b,
+                "run", "--tx", "iface:vxk", "--tx-netns", a.namespace, "--rx", "iface:vxk", "--rx-netns", b.namespace,
                 "--rate", "5000", "--count", "10000", "--flows", "4", "--size", "64,128,1000", "--json",
             ])
             let json = try expectClean(outcome, sent: 10_000)
@@ -62,22 +63,22 @@ struct VXLoadEndToEnd {
     func kernelRemoteVTEPAndSeparateProcesses() async throws {
         try await withLoadLab("ld-vtep") { lab in
             let (a, b) = try await lab.twoHosts()
-            try await lab.kernelVXLANPair(a: a, b: b)
+            try await lab.kernelVXLANPair(a, b)
             // VXLAN over UDP from a into b's vxlan device, out of it on the host side.
             let asVTEP = try await lab.vxload([
-                "run", "--tx", "vxlan:198.18.0.2:4789", "--tx-netns", a, "--rx", "iface:vxk", "--rx-netns", b,
+                "run", "--tx", "vxlan:198.18.0.2:4789", "--tx-netns", a.namespace, "--rx", "iface:vxk", "--rx-netns", b.namespace,
                 "--rate", "5000", "--duration", "1", "--vnis", "1", "--vni", "42", "--json",
             ])
             _ = try expectClean(asVTEP)
 
             // Separate processes: the sink learns the count from the sender's end marker.
             let sink = try lab.spawn(
-                lab.inside(b, [LoadEnvironment.vxload, "sink", "--from", "iface:vxk", "--json", "--duration", "20"]), name: "sink")
-            await pause(milliseconds: 500)
-            let sender = try await lab.vxload(["send", "--to", "iface:vxk", "--netns", a, "--rate", "5000", "--count", "5000", "--json"])
+                b.command([LabEnvironment.vxload, "sink", "--from", "iface:vxk", "--json", "--duration", "20"]), name: "sink")
+            await nap(milliseconds: 500)
+            let sender = try await lab.vxload(["send", "--to", "iface:vxk", "--netns", a.namespace, "--rate", "5000", "--count", "5000", "--json"])
             #expect(try sender.json()["complete"] as? Bool == true, "\(sender.summary)")
             #expect(await sink.wait(timeout: .seconds(15)), "the sink did not stop after the end marker")
-            let sunk = sink.outcome(timedOut: false)
+            let sunk = sink.result(timedOut: false)
             let json = try expectClean(sunk, sent: 5000)
             #expect(try number(json, "run_id") == number(try sender.json(), "run_id"))
             try expectOrderedLatency(json, sunk.summary)
@@ -88,13 +89,13 @@ struct VXLoadEndToEnd {
     func replay() async throws {
         try await withLoadLab("ld-replay") { lab in
             let (a, b) = try await lab.twoHosts()
-            try await lab.kernelVXLANPair(a: a, b: b)
+            try await lab.kernelVXLANPair(a, b)
             let frames = Self.captureFrames()
             let path = lab.logDirectory.appendingPathComponent("small.pcap").path
             try Self.writePcap(frames, to: path)
             // At the capture's own pace (10 ms apart), three times over.
             let timed = try await lab.vxload([
-                "run", "--tx", "iface:vxk", "--tx-netns", a, "--rx", "iface:vxk", "--rx-netns", b,
+                "run", "--tx", "iface:vxk", "--tx-netns", a.namespace, "--rx", "iface:vxk", "--rx-netns", b.namespace,
                 "--pcap", path, "--loop", "3", "--json",
             ])
             let json = try expectClean(timed, sent: Double(3 * frames.count))
@@ -102,7 +103,7 @@ struct VXLoadEndToEnd {
             #expect(try number(json, "duration_s") >= 0.2, "three loops of 12 frames 10 ms apart take ~0.35 s")
             // Flat out: the same, just sooner.
             let fast = try await lab.vxload([
-                "run", "--tx", "iface:vxk", "--tx-netns", a, "--rx", "iface:vxk", "--rx-netns", b,
+                "run", "--tx", "iface:vxk", "--tx-netns", a.namespace, "--rx", "iface:vxk", "--rx-netns", b.namespace,
                 "--pcap", path, "--loop", "20", "--rate", "max", "--json",
             ])
             _ = try expectClean(fast, sent: Double(20 * frames.count))
@@ -113,16 +114,16 @@ struct VXLoadEndToEnd {
     func badInput() async throws {
         try await withLoadLab("ld-errors") { lab in
             let (a, b) = try await lab.twoHosts()
-            try await lab.kernelVXLANPair(a: a, b: b)
-            let pair = ["--tx", "iface:vxk", "--tx-netns", a, "--rx", "iface:vxk", "--rx-netns", b]
+            try await lab.kernelVXLANPair(a, b)
+            let pair = ["--tx", "iface:vxk", "--tx-netns", a.namespace, "--rx", "iface:vxk", "--rx-netns", b.namespace]
 
             let missing = try await lab.vxload(["run"] + pair + ["--pcap", "/nonexistent/none.pcap"])
             #expect(missing.status == 2, "\(missing.summary)")
             #expect(missing.stderr.contains("--pcap /nonexistent/none.pcap: No such file"), "\(missing.summary)")
 
-            let noInterface = try await lab.vxload(["run", "--tx", "iface:nosuch0", "--tx-netns", a, "--rx", "iface:vxk", "--rx-netns", b, "--json"])
+            let noInterface = try await lab.vxload(["run", "--tx", "iface:nosuch0", "--tx-netns", a.namespace, "--rx", "iface:vxk", "--rx-netns", b.namespace, "--json"])
             #expect(noInterface.status == 2, "\(noInterface.summary)")
-            #expect(noInterface.stderr.contains("no interface nosuch0 in network namespace \(a)"), "\(noInterface.summary)")
+            #expect(noInterface.stderr.contains("no interface nosuch0 in network namespace \(a.namespace)"), "\(noInterface.summary)")
             let failed = try noInterface.json()
             #expect(failed["complete"] as? Bool == false)
             #expect((failed["errors"] as? [String])?.first?.contains("nosuch0") == true)
@@ -143,14 +144,14 @@ struct VXLoadEndToEnd {
             #expect((fastJSON["errors"] as? [String])?.contains { $0.contains("could not reach --rate") } == true, "\(tooFast.summary)")
 
             // A sink whose sender never comes: incomplete, and says why.
-            let lonely = try await lab.vxload(["sink", "--from", "iface:vxk", "--netns", b, "--duration", "1", "--json"])
+            let lonely = try await lab.vxload(["sink", "--from", "iface:vxk", "--netns", b.namespace, "--duration", "1", "--json"])
             #expect(lonely.status == 1, "\(lonely.summary)")
             let lonelyJSON = try lonely.json()
             #expect(lonelyJSON["complete"] as? Bool == false)
             #expect((lonelyJSON["errors"] as? [String])?.first?.contains("end marker never arrived") == true, "\(lonely.summary)")
 
             // Sending VXLAN to a port nobody listens on is refused, not silently "sent".
-            let refused = try await lab.vxload(["send", "--to", "vxlan:198.18.0.2:4999", "--netns", a, "--duration", "1", "--json"])
+            let refused = try await lab.vxload(["send", "--to", "vxlan:198.18.0.2:4999", "--netns", a.namespace, "--duration", "1", "--json"])
             #expect(refused.status == 1, "\(refused.summary)")
             #expect(refused.stdout.contains("nothing listens on that UDP port"), "\(refused.summary)")
         }
@@ -160,9 +161,9 @@ struct VXLoadEndToEnd {
     func routersModestRate() async throws {
         try await withLoadLab("ld-router", router: true) { lab in
             let (a, b) = try await lab.twoHosts()
-            try await lab.routerPair(a: a, b: b)
+            try await lab.routerPair(a, b)
             let outcome = try await lab.vxload([
-                "run", "--tx", "iface:vx42", "--tx-netns", a, "--rx", "iface:vx42", "--rx-netns", b,
+                "run", "--tx", "iface:vx42", "--tx-netns", a.namespace, "--rx", "iface:vx42", "--rx-netns", b.namespace,
                 "--rate", "2000", "--count", "4000", "--flows", "8", "--json",
             ])
             let json = try expectClean(outcome, sent: 4000)
@@ -174,9 +175,9 @@ struct VXLoadEndToEnd {
     func routersOverloaded() async throws {
         try await withLoadLab("ld-lossy", router: true) { lab in
             let (a, b) = try await lab.twoHosts()
-            try await lab.routerPair(a: a, b: b)
+            try await lab.routerPair(a, b)
             let outcome = try await lab.vxload([
-                "run", "--tx", "iface:vx42", "--tx-netns", a, "--rx", "iface:vx42", "--rx-netns", b,
+                "run", "--tx", "iface:vx42", "--tx-netns", a.namespace, "--rx", "iface:vx42", "--rx-netns", b.namespace,
                 "--rate", "max", "--duration", "2", "--flows", "8", "--drain", "0.5",
             ])
             // Loss is a measurement, not a failure: exit 0, and the summary's `lost` line says it.

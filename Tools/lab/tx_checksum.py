@@ -3,13 +3,14 @@
 
     tx_checksum.py DEVICE off|on
 
-Why the lab needs it: between namespaces, a veth hands a packet over with its checksum still
-"to be filled in by the hardware" (CHECKSUM_PARTIAL), and nothing ever fills it in. When the
-kernel's vxlan sends a TCP segment over a veth, the inner TCP checksum stays partial; a kernel
-receiver doesn't care (it knows), but a userspace VTEP reading the datagram from a UDP socket
-gets the unfinished bytes and its host rejects the segment (TcpInCsumErrors). A real NIC would
-have computed it. With tx checksum offload off on the underlay device, the kernel computes it
-in software before the veth, as a NIC would on the wire.
+What it does: between namespaces, a veth hands a packet over with its checksum still "to be
+filled in by the hardware" (CHECKSUM_PARTIAL), and nothing ever fills it in. With tx checksum
+offload off, the kernel computes checksums in software before the veth, as a NIC would on the wire.
+
+The lab never uses it on a kernel VXLAN peer: users leave offloads on, and vxrouter must accept the
+unfinished inner checksums such a peer sends (issue 13). It is used on the router's own underlay,
+to run the router without offload on the way out (OffloadTests), and in front of Open vSwitch's
+userspace datapath, which verifies outer UDP checksums in software (OpenVSwitchTests says why).
 
 Uses the legacy ETHTOOL_STXCSUM ioctl (the kernel maps it onto the feature flags), stdlib only.
 """
