@@ -111,7 +111,7 @@ public enum ConfigLoader {
 }
 
 enum ConfigKeys {
-    static let root = ["underlay", "workers", "networks", "control", "offloads", "busy_poll", "capture"]
+    static let root = ["underlay", "workers", "networks", "control", "offloads", "busy_poll", "capture", "cluster"]
     static let capture = [
         "directory", "points", "vni", "remote", "filter", "snaplen", "count", "duration", "file", "rotate_bytes", "rotate_files",
     ]
@@ -333,6 +333,7 @@ struct ConfigReader {
         var config = RouterConfig(underlay: underlay, workers: workers, networks: networks, control: control, offloads: offloads, capture: capture)
         config.captureDirectory = directory
         config.busyPoll = busyPoll
+        if let field = optional(top, "cluster") { config.cluster = try clusterConfig(field) }
         return config
     }
 
@@ -547,6 +548,7 @@ extension RouterConfig {
             throw fail("workers", outOfRange("\(workers)", ConfigLimits.workers))
         }
         if networks.isEmpty { throw fail("networks", "at least one network is required") }
+        if let cluster, let (key, reason) = cluster.problem() { throw fail("cluster.\(key)", reason) }
         if control.enabled, !control.listen.isLocalOnly, control.tokenFile == nil {
             throw fail(
                 "control.listen",
