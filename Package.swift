@@ -1,8 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependencies point one way: wire ← datapath ← platform/control ← executable.
-// VXWire and VXDatapath use the standard library only, so their tests need no kernel.
+// Dependencies point one way: wire ← datapath ← platform ← config ← router (runtime) ← control
+// (HTTP) ← executable, with the API models (VXControlAPI) shared by the server and the CLI.
+// VXWire and VXDatapath use the standard library only, so their tests need no kernel; the
+// control endpoint's routes are tested against a fake RouterService, so theirs need no root.
 let package = Package(
     name: "vxrouter",
     platforms: [.macOS(.v15)],
@@ -82,6 +84,10 @@ let package = Package(
                 "VXConfig", "VXControl", "VXControlAPI", "VXRouter", "VXPlatform", "VXWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // The CLI's client: SwiftNIO's HTTP/1.1 client codec over TCP or a Unix socket.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Microbenchmarks (release mode): swift run -c release vxbench

@@ -175,9 +175,10 @@ public struct StaticFDBEntry: Sendable, Equatable {
     }
 }
 
-/// The bounds `validate()` enforces, in one place so the loader's messages quote the same numbers.
-enum ConfigLimits {
-    static let port: ClosedRange<Int> = 1...65535
+/// The bounds `validate()` enforces, in one place so the loader's messages (and the command
+/// line's) quote the same numbers.
+package enum ConfigLimits {
+    package static let port: ClosedRange<Int> = 1...65535
     static let underlayMTUv4: ClosedRange<Int> = 576...65535
     static let underlayMTUv6: ClosedRange<Int> = 1280...65535
     static let workers: ClosedRange<Int> = 1...256

@@ -112,9 +112,8 @@ public enum ConfigLoader {
 
 enum ConfigKeys {
     static let root = ["underlay", "workers", "networks", "control", "offloads", "busy_poll", "capture", "cluster"]
-    static let capture = [
-        "directory", "points", "vni", "remote", "filter", "snaplen", "count", "duration", "file", "rotate_bytes", "rotate_files",
-    ]
+    /// The API's capture request and where `POST /v1/capture` writes (one key list for both).
+    static let capture = ["directory"] + CaptureRequestRule.keys
     static let control = ["enabled", "listen", "token_file"]
     static let underlay = ["local", "port", "source_ports", "mtu"]
     static let network = [
@@ -238,7 +237,7 @@ struct ConfigField {
     func mac() throws(ConfigError) -> MACAddress {
         let text = try text(expected: "a MAC address").text
         guard let mac = MACAddress(text) else {
-            throw error("\(ConfigReader.quoted(text)) is not a MAC address (expected aa:bb:cc:dd:ee:ff)")
+            throw error("\(ConfigReader.quoted(text)) is not a MAC address (expected \(StationMACProblem.format))")
         }
         return mac
     }
@@ -367,7 +366,7 @@ struct ConfigReader {
         }
         if let vni = optional(fields, "vni") {
             let value = try vni.integer(in: 0...Int(VNI.max))
-            guard let served = served.first(where: { Int($0.rawValue) == value }) else {
+            guard let served = VNI(value).flatMap({ ServedVNIs(served).contains($0) ? $0 : nil }) else {
                 throw vni.error("vni \(value) is not one of the networks")
             }
             spec.vni = served
@@ -559,15 +558,15 @@ extension RouterConfig {
             throw fail("control.listen", "\(address) is a multicast address")
         }
 
-        /// A remote VTEP (flood list or static entry): unicast, the underlay's family, not us.
+        /// A remote VTEP (flood list or static entry): the rule the API applies too, worded for the config.
         func checkRemote(_ remote: IPAddress, _ path: String) throws(ConfigError) {
-            if remote.family != family {
-                throw fail(
-                    path, "\(remote) is \(familyName(remote.family)) but underlay.local is \(familyName(family))")
-            }
-            if remote == local { throw fail(path, "\(remote) is underlay.local itself") }
-            if remote.isUnspecified { throw fail(path, "\(remote) is the unspecified address") }
-            if remote.isMulticast {
+            switch RemoteVTEPProblem.check(remote, local: local) {
+            case nil: return
+            case .family(let family, let underlay):
+                throw fail(path, "\(remote) is \(familyName(family)) but underlay.local is \(familyName(underlay))")
+            case .isLocal: throw fail(path, "\(remote) is underlay.local itself")
+            case .unspecified: throw fail(path, "\(remote) is the unspecified address")
+            case .multicast:
                 throw fail(path, "\(remote) is a multicast address; list each remote VTEP's unicast address")
             }
         }
@@ -615,13 +614,14 @@ extension RouterConfig {
             for (j, entry) in net.fdb.enumerated() {
                 let e = "\(p).fdb[\(j)]"
                 let mac = entry.mac
-                if mac == .broadcast {
+                switch StationMACProblem.check(mac) {
+                case nil: break
+                case .broadcast:
                     throw fail("\(e).mac", "\(mac) is the broadcast address; a static entry needs a unicast MAC")
-                }
-                if mac.isMulticast {
+                case .multicast:
                     throw fail("\(e).mac", "\(mac) is a multicast MAC; a static entry needs a unicast MAC")
+                case .zero: throw fail("\(e).mac", "\(mac) is the all-zero MAC")
                 }
-                if mac.isZero { throw fail("\(e).mac", "\(mac) is the all-zero MAC") }
                 if let first = macs[mac] { throw fail("\(e).mac", "\(mac) already has a static entry, fdb[\(first)]") }
                 macs[mac] = j
                 try checkRemote(entry.remote, "\(e).remote")

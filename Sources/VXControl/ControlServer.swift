@@ -7,7 +7,7 @@
 //  3. the route table (`RouteTable.control`) finds the route; its handler calls the router's
 //     service (`RouterService`, which runs the work on the control thread) and the response is
 //     written back on the connection's event loop; `GET /v1/events` and `GET /v1/capture/stream`
-//     instead stay open as streams fed by the router (`EventSubscriber`, `CaptureStreamConnection`).
+//     instead stay open as streams fed by the router (one `StreamWriter` each).
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -87,8 +87,9 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
-    private var subscriber: EventSubscriber?
-    private var captureStream: CaptureStreamConnection?
+    /// The open stream, if this connection is one (events or capture: one `StreamWriter` each).
+    private var subscriber: StreamWriter?
+    private var captureStream: StreamWriter?
 
     init(token: [UInt8]?, service: any RouterService, routes: RouteTable = .control) {
         self.token = token
@@ -213,7 +214,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "content-type", value: "text/event-stream")
         headers.add(name: "cache-control", value: "no-cache")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
-        let subscriber = EventSubscriber(channel: context.channel)
+        let subscriber = StreamWriter.events(channel: context.channel)
         self.subscriber = subscriber
         service.subscribe(subscriber)
         // Subscribed before this is written: a client that has read it misses nothing after.
@@ -225,7 +226,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A live capture as a pcap byte stream: the router checks the query and starts the capture
     /// (or it is refused with a 4xx); the bytes then flow until the capture ends or the client leaves.
     private func startCaptureStream(context: ChannelHandlerContext, head: HTTPRequestHead, request: APIRequest) {
-        let connection = CaptureStreamConnection(channel: context.channel)
+        let connection = StreamWriter.capture(channel: context.channel)
         // Held from now on, so a client that leaves before the capture starts still stops it.
         captureStream = connection
         let promise = context.eventLoop.makePromise(of: APIResponse?.self)

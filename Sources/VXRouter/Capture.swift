@@ -99,13 +99,18 @@ extension Router {
             throw ServiceError(.invalid, "cannot create the capture directory \(captureDirectory)")
         }
         spec.file = captureDirectory + "/" + name
+        let writer: PcapFileWriter
         do {
-            let writer = try PcapFileWriter(
+            writer = try PcapFileWriter(
                 path: spec.file!, snapLength: spec.snapLength + CaptureSession.synthesizedHeaderRoom,
                 rotateBytes: spec.rotateBytes, rotateFiles: spec.rotateFiles)
+        } catch {
+            throw ServiceError(.invalid, error.description)
+        }
+        do {
             try startCapture(spec, filter: filter, sink: writer)
         } catch {
-            throw ServiceError(.invalid, "\(error)")
+            throw ServiceError(.failed, "\(error)")
         }
         return CaptureStatus(capture: capture.map { CaptureInfo($0.summary) }, ringFullTotal: captureTap.refusedTotal)
     }

@@ -1,7 +1,8 @@
-// How the control endpoint reaches the control thread, the only writer of the FDBs, flood lists
-// and remote table: handlers queue work and poke an eventfd the control loop polls beside its
-// signalfd, so queued work runs within a millisecond; the handler gets its answer through a
-// promise. Not the per-packet path: a mutex-protected array is plenty.
+// How the router's service (`RouterControl`) reaches the control thread, the only writer of the
+// FDBs, flood lists and remote table: a call queues its work and pokes an eventfd the control
+// loop polls beside its signalfd, so queued work runs within a millisecond; the caller resumes
+// with the work's answer. The work sees the `Router`; nothing outside this target does. Not the
+// per-packet path: a mutex-protected array is plenty.
 import Synchronization
 import VXPlatform
 

@@ -1,10 +1,16 @@
-// The CLI's side of the control endpoint: a small blocking HTTP/1.1 client over TCP or a Unix
-// socket. It only ever talks to a router on this host, one request per connection
-// (`Connection: close`), so it needs no pool and no event loop: write the request, read the
-// status line and headers, then the body (Content-Length, chunked, or until close). Streams
-// (the event stream) hand body bytes to a callback as they arrive.
-import Glibc
+// The CLI's side of the control endpoint: one request per command over TCP or a Unix socket,
+// through SwiftNIO's HTTP/1.1 client codec — the same parser family the server uses, so this
+// file writes no HTTP and decodes no chunked bodies by hand. The commands are blocking: each
+// call waits for its answer (or for the stream's end) on NIO's shared event-loop thread.
+// Streams (events, capture) hand body bytes to a callback as they arrive; it returns false to stop.
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 import VXConfig
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 public struct ControlClientError: Error, CustomStringConvertible {
     public let description: String
@@ -46,7 +52,7 @@ public struct ControlClient: Sendable {
 
     /// A request whose body is consumed as it arrives; `onBytes` returns false to stop reading.
     @discardableResult
-    public func stream(_ method: String, _ path: String, onBytes: ([UInt8]) -> Bool) throws(ControlClientError)
+    public func stream(_ method: String, _ path: String, onBytes: @escaping ([UInt8]) -> Bool) throws(ControlClientError)
         -> (status: Int, headers: [(String, String)])
     {
         var client = self
@@ -54,208 +60,119 @@ public struct ControlClient: Sendable {
         return try client.exchange(method, path, body: nil, onBytes: onBytes)
     }
 
-    private func fail(_ text: String, unreachable: Bool = false) -> ControlClientError {
-        ControlClientError(description: text, unreachable: unreachable)
-    }
-
-    private func connectSocket() throws(ControlClientError) -> Int32 {
-        let noRouter = "no router answers at \(endpoint)"
-        switch endpoint {
-        case .unix(let path):
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw fail("socket: \(String(cString: strerror(errno)))") }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (i, byte) in bytes.prefix(raw.count - 1).enumerated() { raw[i] = byte }
+    private func exchange(_ method: String, _ path: String, body: String?, onBytes: @escaping ([UInt8]) -> Bool)
+        throws(ControlClientError) -> (status: Int, headers: [(String, String)])
+    {
+        let consumer = BodyConsumer(onBytes)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let done = group.next().makePromise(of: (status: Int, headers: [(String, String)]).self)
+        let endpoint = self.endpoint
+        let bootstrap = ClientBootstrap(group: group).channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                try channel.pipeline.syncOperations.addHandler(
+                    ResponseHandler(endpoint: endpoint, consumer: consumer, done: done))
             }
-            let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            if rc != 0 {
-                let err = errno
-                close(fd)
-                throw fail("\(noRouter): \(String(cString: strerror(err)))", unreachable: true)
-            }
-            return fd
-        case .tcp(let ip, let port):
-            let domain = ip.isV4 ? AF_INET : AF_INET6
-            let fd = socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw fail("socket: \(String(cString: strerror(errno)))") }
-            var storage = sockaddr_storage()
-            var length: socklen_t
-            if ip.isV4 {
-                length = socklen_t(MemoryLayout<sockaddr_in>.size)
-                withUnsafeMutablePointer(to: &storage) {
-                    $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                        sin.pointee.sin_family = sa_family_t(AF_INET)
-                        sin.pointee.sin_port = port.bigEndian
-                        sin.pointee.sin_addr.s_addr = ip.v4Value.bigEndian
-                    }
-                }
-            } else {
-                length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-                withUnsafeMutablePointer(to: &storage) {
-                    $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
-                        sin6.pointee.sin6_family = sa_family_t(AF_INET6)
-                        sin6.pointee.sin6_port = port.bigEndian
-                        withUnsafeMutableBytes(of: &sin6.pointee.sin6_addr) { raw in
-                            for (i, byte) in ip.bytes.enumerated() { raw[i] = byte }
-                        }
-                    }
-                }
-            }
-            let rc = withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
-            }
-            if rc != 0 {
-                let err = errno
-                close(fd)
-                throw fail("\(noRouter): \(String(cString: strerror(err)))", unreachable: true)
-            }
-            return fd
         }
-    }
-
-    private func exchange(
-        _ method: String, _ path: String, body: String?, onBytes: ([UInt8]) -> Bool
-    ) throws(ControlClientError) -> (status: Int, headers: [(String, String)]) {
-        let fd = try connectSocket()
-        defer { close(fd) }
+        let channel: any Channel
+        do {
+            switch endpoint {
+            case .unix(let socketPath): channel = try bootstrap.connect(unixDomainSocketPath: socketPath).wait()
+            case .tcp(let ip, let port):
+                channel = try bootstrap.connect(to: try SocketAddress(ipAddress: ip.description, port: Int(port))).wait()
+            }
+        } catch {
+            done.fail(error)
+            throw ControlClientError(
+                description: "no router answers at \(endpoint): \(Self.reason(error))", unreachable: true)
+        }
         if timeout > 0 {
-            var tv = timeval(tv_sec: timeout, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        }
-        var request = "\(method) \(path) HTTP/1.1\r\nHost: vxrouter\r\nUser-Agent: vxrouter-cli\r\nConnection: close\r\n"
-        request += "Accept: application/json, text/event-stream\r\n"
-        if let token { request += "Authorization: Bearer \(token)\r\n" }
-        if let body {
-            request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
-        } else {
-            request += method == "GET" ? "\r\n" : "Content-Length: 0\r\n\r\n"
-        }
-        var bytes = Array(request.utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw fail("sending to \(endpoint): \(String(cString: strerror(errno)))")
-            }
-            sent += n
-        }
-        bytes.removeAll()
-
-        var reader = Reader(fd: fd, endpoint: endpoint)
-        // Status line and headers.
-        let statusLine = try reader.line()
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
-            throw fail("\(endpoint) did not answer with HTTP: \(statusLine.prefix(80))")
-        }
-        var headers: [(String, String)] = []
-        while true {
-            let line = try reader.line()
-            if line.isEmpty { break }
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = String(line[..<colon]).lowercased()
-            let value = String(line[line.index(after: colon)...]).trimmingSpaces()
-            headers.append((name, value))
-        }
-        let value = { (name: String) in headers.first { $0.0 == name }?.1 }
-        if value("transfer-encoding")?.lowercased().contains("chunked") == true {
-            while true {
-                let sizeLine = try reader.line()
-                guard let size = Int(sizeLine.split(separator: ";").first.map(String.init)?.trimmingSpaces() ?? "", radix: 16)
-                else { throw fail("bad chunk size from \(endpoint): \(sizeLine.prefix(20))") }
-                if size == 0 { break }
-                let chunk = try reader.bytes(size)
-                _ = try reader.line()
-                if !onBytes(chunk) { break }
-            }
-        } else if let length = value("content-length").flatMap({ Int($0) }) {
-            if length > 0 { _ = onBytes(try reader.bytes(length)) }
-        } else {
-            while let chunk = try reader.some() {
-                if !onBytes(chunk) { break }
+            let timeout = self.timeout
+            channel.eventLoop.scheduleTask(in: .seconds(Int64(timeout))) {
+                done.fail(ControlClientError(description: "\(endpoint) did not answer in time", unreachable: false))
+                channel.close(promise: nil)
             }
         }
-        return (status, headers)
+        var headers = HTTPHeaders()
+        headers.add(name: "host", value: "vxrouter")
+        headers.add(name: "user-agent", value: "vxrouter-cli")
+        headers.add(name: "connection", value: "close")
+        headers.add(name: "accept", value: "application/json, text/event-stream")
+        if let token { headers.add(name: "authorization", value: "Bearer \(token)") }
+        if body != nil { headers.add(name: "content-type", value: "application/json") }
+        if body != nil || method != "GET" { headers.add(name: "content-length", value: String(body?.utf8.count ?? 0)) }
+        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path, headers: headers)
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
+        channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenFailure { done.fail($0) }
+        defer { channel.close(promise: nil) }
+        do {
+            return try done.futureResult.wait()
+        } catch let error as ControlClientError {
+            throw error
+        } catch {
+            throw ControlClientError(description: "talking to \(endpoint): \(Self.reason(error))", unreachable: false)
+        }
     }
 
-    /// Buffered reads from the socket.
-    private struct Reader {
-        let fd: Int32
-        let endpoint: ControlAddress
-        var buffer: [UInt8] = []
-        var start = 0
-
-        mutating func fill() throws(ControlClientError) -> Bool {
-            var chunk = [UInt8](repeating: 0, count: 16384)
-            while true {
-                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if n > 0 {
-                    if start > 0 {
-                        buffer.removeFirst(start)
-                        start = 0
-                    }
-                    buffer += chunk[0..<n]
-                    return true
-                }
-                if n == 0 { return false }
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK {
-                    throw ControlClientError(description: "\(endpoint) did not answer in time", unreachable: false)
-                }
-                throw ControlClientError(
-                    description: "reading from \(endpoint): \(String(cString: strerror(errno)))", unreachable: false)
-            }
-        }
-
-        mutating func line() throws(ControlClientError) -> String {
-            while true {
-                if let newline = buffer[start...].firstIndex(of: 0x0A) {
-                    var end = newline
-                    if end > start, buffer[end - 1] == 0x0D { end -= 1 }
-                    let text = String(decoding: buffer[start..<end], as: UTF8.self)
-                    start = newline + 1
-                    return text
-                }
-                guard try fill() else {
-                    throw ControlClientError(description: "\(endpoint) closed the connection early", unreachable: false)
-                }
-            }
-        }
-
-        mutating func bytes(_ count: Int) throws(ControlClientError) -> [UInt8] {
-            while buffer.count - start < count {
-                guard try fill() else {
-                    throw ControlClientError(description: "\(endpoint) closed the connection early", unreachable: false)
-                }
-            }
-            let result = Array(buffer[start..<start + count])
-            start += count
-            return result
-        }
-
-        /// Whatever is buffered or arrives next; nil at end of stream.
-        mutating func some() throws(ControlClientError) -> [UInt8]? {
-            if start == buffer.count {
-                guard try fill() else { return nil }
-            }
-            let result = Array(buffer[start...])
-            start = buffer.count
-            return result
-        }
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        return "\(error)"
     }
 }
 
-extension String {
-    func trimmingSpaces() -> String {
-        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+/// The caller's body callback. It runs on the event loop while the calling thread is blocked in
+/// `wait()` for the same exchange, so the two never run at once: hence `@unchecked Sendable`.
+private final class BodyConsumer: @unchecked Sendable {
+    let onBytes: ([UInt8]) -> Bool
+    init(_ onBytes: @escaping ([UInt8]) -> Bool) { self.onBytes = onBytes }
+}
+
+private final class ResponseHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    let endpoint: ControlAddress
+    let consumer: BodyConsumer
+    let done: EventLoopPromise<(status: Int, headers: [(String, String)])>
+    var head: HTTPResponseHead?
+    var stopped = false
+
+    init(endpoint: ControlAddress, consumer: BodyConsumer, done: EventLoopPromise<(status: Int, headers: [(String, String)])>) {
+        self.endpoint = endpoint
+        self.consumer = consumer
+        self.done = done
+    }
+
+    var result: (status: Int, headers: [(String, String)])? {
+        head.map { (Int($0.status.code), $0.headers.map { ($0.name.lowercased(), $0.value) }) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !stopped else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head): self.head = head
+        case .body(let buffer):
+            if !consumer.onBytes(Array(buffer.readableBytesView)) {
+                stopped = true
+                if let result { done.succeed(result) }
+                context.close(promise: nil)
+            }
+        case .end:
+            stopped = true
+            if let result { done.succeed(result) }
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !stopped {
+            done.fail(ControlClientError(description: "\(endpoint) closed the connection early", unreachable: false))
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        done.fail(ControlClientError(description: "\(endpoint) did not answer with HTTP: \(error)", unreachable: false))
+        context.close(promise: nil)
     }
 }

@@ -87,7 +87,9 @@ struct Run: ParsableCommand {
             }
             prefix = parsed
         }
-        guard (1...65535).contains(port) else { throw ValidationError("--port \(port) is out of range (1-65535)") }
+        guard ConfigLimits.port.contains(port) else {
+            throw ValidationError("--port \(port) is out of range (\(ConfigLimits.port.lowerBound)-\(ConfigLimits.port.upperBound))")
+        }
         var config = RouterConfig(
             underlay: UnderlayConfig(local: local, port: UInt16(port)),
             workers: workers,

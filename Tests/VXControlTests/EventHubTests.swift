@@ -23,7 +23,7 @@ import Testing
     @Test func eventsReachSubscribersInOrder() throws {
         let channel = EmbeddedChannel()
         let hub = EventHub()
-        let subscriber = EventSubscriber(channel: channel)
+        let subscriber = StreamWriter.events(channel: channel)
         hub.subscribe(subscriber)
         hub.publish(.learn, json: "{\"n\":1}")
         hub.publish(.move, json: "{\"n\":2}")
@@ -41,15 +41,15 @@ import Testing
     @Test func aSlowSubscriberLosesEventsAndIsToldHowMany() throws {
         let channel = EmbeddedChannel()
         let hub = EventHub()
-        let subscriber = EventSubscriber(channel: channel)
+        let subscriber = StreamWriter.events(channel: channel)
         hub.subscribe(subscriber)
         // The event loop does not run: nothing drains, the buffer fills, publishing goes on.
-        for i in 0..<(EventSubscriber.bufferCapacity + 10) { hub.publish(.learn, json: "{\"n\":\(i)}") }
+        for i in 0..<(StreamWriter.eventBufferCapacity + 10) { hub.publish(.learn, json: "{\"n\":\(i)}") }
         #expect(hub.dropped.load(ordering: .relaxed) == 10)
         channel.embeddedEventLoop.run()
         let text = try written(channel)
         #expect(text.hasPrefix("event: lost\ndata: {\"count\":10}\n\n"), "\(text.prefix(80))")
-        #expect(text.components(separatedBy: "event: learn").count - 1 == EventSubscriber.bufferCapacity)
+        #expect(text.components(separatedBy: "event: learn").count - 1 == StreamWriter.eventBufferCapacity)
         // Drained: there is room again.
         hub.publish(.fdbFull, json: "{}")
         channel.embeddedEventLoop.run()

@@ -7,6 +7,8 @@ import Testing
 import VXControlAPI
 import Yams
 
+@testable import VXControl
+
 struct OpenAPISpec {
     let root: [String: Any]
 
@@ -135,5 +137,21 @@ let contractCases: [ContractCase] = [
         let schema = spec.node("components > schemas > FDBEntry")
         let encoded: [String: Any] = ["mac": "x", "remote": "y", "kind": "static", "age_seconds": 1]
         #expect(spec.mismatches(encoded, schema) == [".kind: not in the spec", ".type: not in the model"])
+    }
+
+    /// The route table serves exactly the spec's paths and methods.
+    @Test func routeTableMatchesThePaths() throws {
+        let spec = try OpenAPISpec.load()
+        let paths = spec.root["paths"] as? [String: Any] ?? [:]
+        let methods = ["get", "post", "delete", "put", "patch"]
+        var documented: Set<String> = []
+        for (path, item) in paths {
+            for method in methods where (item as? [String: Any])?[method] != nil {
+                documented.insert("\(method.uppercased()) \(path)")
+            }
+        }
+        let served = Set(RouteTable.control.routes.map { "\($0.method.rawValue) \($0.pattern)" })
+        #expect(served.subtracting(documented).isEmpty, "served, not documented: \(served.subtracting(documented).sorted())")
+        #expect(documented.subtracting(served).isEmpty, "documented, not served: \(documented.subtracting(served).sorted())")
     }
 }
