@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // The control endpoint's HTTP server (NIOHTTP1 only: no Hummingbird stack to build).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // The cluster client's HTTP (etcd's v3 JSON gateway): no hand-written HTTP.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(name: "VXWire"),
@@ -52,9 +54,33 @@ let package = Package(
         ),
         // Packet capture: the writer thread, libpcap files and streams, BPF filters on inner frames.
         .target(name: "VXCapture", dependencies: ["VXDatapath", "VXPlatform", "VXWire", "CPcap"]),
+        // Cluster mode: the etcd v3 client (JSON gateway), the key model and the reconciler, the
+        // publishing/watching client. It steers the router through a table protocol of its own, so it
+        // builds and tests without the runtime; the executable wires it to the RouterService.
+        .target(
+            name: "VXCluster",
+            dependencies: [
+                "VXWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "VXClusterTests", dependencies: ["VXCluster", "VXWire"]),
+        // The VTEP simulator: N simulated VTEPs as etcd writers only (README "Cluster mode").
+        .executableTarget(
+            name: "vxcluster-sim",
+            dependencies: [
+                "VXCluster", "VXWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/vxcluster-sim"
+        ),
         .executableTarget(
             name: "vxrouter",
             dependencies: [
+                "VXCluster",
                 "VXConfig", "VXControl", "VXControlAPI", "VXRouter", "VXPlatform", "VXWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

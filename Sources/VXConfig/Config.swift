@@ -25,6 +25,8 @@ public struct RouterConfig: Sendable, Equatable {
     /// Where `POST /v1/capture` writes its files (`capture.directory`).
     public var captureDirectory: String = RouterConfig.defaultCaptureDirectory
     public static let defaultCaptureDirectory = "/var/lib/vxrouter/captures"
+    /// Cluster mode (the `cluster:` section): nil = a standalone router.
+    public var cluster: ClusterConfig? = nil
 
     public init(
         underlay: UnderlayConfig, workers: Int? = nil, networks: [NetworkConfig], control: ControlConfig = ControlConfig(),

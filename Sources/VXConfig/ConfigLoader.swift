@@ -111,7 +111,9 @@ public enum ConfigLoader {
 }
 
 enum ConfigKeys {
-    static let root = ["underlay", "workers", "networks", "control", "offloads", "busy_poll", "capture", "metrics"]
+    static let root = [
+        "underlay", "workers", "networks", "control", "offloads", "busy_poll", "capture", "metrics", "cluster",
+    ]
     /// The API's capture request and where `POST /v1/capture` writes (one key list for both).
     static let capture = ["directory"] + CaptureRequestRule.keys
     static let control = ["enabled", "listen", "token_file", "group"]
@@ -337,6 +339,7 @@ struct ConfigReader {
         config.metrics = metrics
         config.captureDirectory = directory
         config.busyPoll = busyPoll
+        if let field = optional(top, "cluster") { config.cluster = try clusterConfig(field) }
         return config
     }
 
@@ -589,6 +592,7 @@ extension RouterConfig {
             throw fail("workers", outOfRange("\(workers)", ConfigLimits.workers))
         }
         if networks.isEmpty { throw fail("networks", "at least one network is required") }
+        if let cluster, let (key, reason) = cluster.problem() { throw fail("cluster.\(key)", reason) }
         if control.enabled, !control.listen.isUnix, control.tokenFile == nil {
             let reach =
                 control.listen.isLocalOnly

@@ -2,6 +2,7 @@
 // endpoint (VXControl's HTTP server) wired to its service here.
 import ArgumentParser
 import Logging
+import VXCluster
 import VXConfig
 import VXControl
 import VXPlatform
@@ -63,6 +64,12 @@ struct Run: ParsableCommand {
     @Option(help: "Microseconds a worker keeps polling after traffic before it sleeps (0 = off, up to 10000): lower latency for request/response traffic at the cost of CPU while traffic flows; an idle router never spins. Overrides the config's `busy_poll`.")
     var busyPoll: Int?
 
+    @Option(help: "Cluster mode: etcd endpoints, http://HOST:PORT[,http://HOST:PORT…] (with --config, overrides cluster.endpoints).")
+    var cluster: String?
+
+    @Option(help: "Cluster mode: the overlay's name (keys under /vxrouter/v1/NAME/; overrides cluster.name).")
+    var clusterName: String?
+
     @OptionGroup var log: LogOptions
 
     func makeConfig() throws -> RouterConfig {
@@ -81,6 +88,7 @@ struct Run: ParsableCommand {
             if noOffloads { loaded.offloads = false }
             if let busyPoll { loaded.busyPoll = busyPoll }
             try applyControlFlags(&loaded.control)
+            try applyClusterFlags(&loaded)
             try loaded.validate()
             return loaded
         }
@@ -106,8 +114,28 @@ struct Run: ParsableCommand {
         config.networks[0].mac = mac
         config.busyPoll = busyPoll ?? 0
         try applyControlFlags(&config.control)
+        try applyClusterFlags(&config)
         try config.validate()
         return config
+    }
+
+    /// `--cluster URL[,URL…]` and `--cluster-name NAME`, checked by the rules the config uses.
+    func applyClusterFlags(_ config: inout RouterConfig) throws {
+        guard cluster != nil || clusterName != nil else { return }
+        var section = config.cluster ?? ClusterConfig(endpoints: [], name: "")
+        if let cluster {
+            section.endpoints = cluster.split(separator: ",").map { String($0) }
+            for endpoint in section.endpoints {
+                if let problem = ClusterConfig.endpointProblem(endpoint) { throw ValidationError("--cluster: \(problem)") }
+            }
+        }
+        if let clusterName { section.name = clusterName }
+        if section.endpoints.isEmpty { throw ValidationError("--cluster-name needs --cluster URL (or cluster.endpoints in the config)") }
+        if section.name.isEmpty { throw ValidationError("--cluster needs --cluster-name NAME (or cluster.name in the config)") }
+        if let problem = ClusterConfig.namePartProblem(section.name, what: "cluster name") {
+            throw ValidationError("--cluster-name: \(problem)")
+        }
+        config.cluster = section
     }
 
     func applyControlFlags(_ control: inout ControlConfig) throws {
@@ -134,6 +162,7 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         let router: Router
+        let clusterRunner = ClusterRunner()
         do {
             // The token before any device: an unreadable file stops the start here.
             let token = config.control.enabled ? try config.control.tokenFile.map { try readToken(path: $0) } : nil
@@ -146,6 +175,10 @@ struct Run: ParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
+        if let cluster = config.cluster {
+            clusterRunner.start(config: config, cluster: cluster, service: router.makeService(), logger: logger)
+        }
+        defer { clusterRunner.stop() }
         try router.run()
     }
 }

@@ -1,0 +1,399 @@
+// The runtime side of cluster mode: one task that publishes this router's records under a lease
+// of its own and one that watches the overlay and programs the tables, both serialised through
+// this actor (the reconciler's only owner). The router's tables are reached through
+// `ClusterTables` only, so this builds and tests without the runtime.
+//
+// Faults, on purpose:
+//  - etcd unreachable: nothing is purged; the tables keep the last state and forwarding goes on.
+//    Both loops retry with a capped backoff; the status says `connected: false`.
+//  - the lease lost (expired during a partition, revoked by an operator): a new lease is granted
+//    and every record republished. The router never exits for it (flannel #904, #1240).
+//  - the watch lost: resumed from the last revision; a compaction past it (or a resume that
+//    fails) re-lists and applies the difference, level-triggered (flannel #533, #2524).
+//  - a periodic anti-entropy pass reads the tables back and repairs (and counts) any drift.
+import Foundation
+import Logging
+import VXWire
+
+/// What the cluster client needs from the router: its tables, through the router's service.
+public protocol ClusterTables: Sendable {
+    /// Programs one action. Entries are replaced, never exclusive-added; learning cannot
+    /// override them.
+    func apply(_ action: ClusterAction) async throws
+    /// For anti-entropy: of `programmed`, what the tables really hold now.
+    func actual(of programmed: ClusterTablesState) async throws -> ClusterTablesState
+    /// The stations behind this router's TAPs, per VNI: MAC → IPs seen behind it.
+    func localStations() async throws -> [VNI: [MACAddress: [IPAddress]]]
+}
+
+public struct ClusterSettings: Sendable {
+    public var endpoints: [String]
+    public var overlay: String
+    public var hostID: String
+    public var address: IPAddress
+    public var port: UInt16
+    public var servedVNIs: [VNI]
+    public var leaseTTL: Int64
+    /// How often local stations are re-read and changes published.
+    public var publishInterval: Duration = .seconds(2)
+    /// How often the tables are read back and compared with the cluster.
+    public var antiEntropyInterval: Duration = .seconds(30)
+    /// Cap of the retry backoff while etcd is unreachable.
+    public var maxBackoff: Duration = .seconds(5)
+
+    public init(
+        endpoints: [String], overlay: String, hostID: String, address: IPAddress, port: UInt16, servedVNIs: [VNI],
+        leaseTTL: Int64
+    ) {
+        self.endpoints = endpoints
+        self.overlay = overlay
+        self.hostID = hostID
+        self.address = address
+        self.port = port
+        self.servedVNIs = servedVNIs
+        self.leaseTTL = leaseTTL
+    }
+}
+
+/// `GET /v1/cluster`'s facts.
+public struct ClusterStatus: Sendable, Codable, Equatable {
+    public var overlay: String
+    public var hostID: String
+    public var incarnation: String
+    public var connected: Bool
+    public var lease: String?
+    public var revision: Int64
+    /// Seconds since the tables were last brought in line with etcd (list or watch event).
+    public var lastSyncSecondsAgo: Double?
+    public var members: [String]
+    public var floodMembers: Int
+    public var entries: Int
+    public var published: Int
+    public var relists: UInt64
+    public var leasesGranted: UInt64
+    public var corrections: UInt64
+    public var conflicts: UInt64
+    public var moves: UInt64
+    public var applyFailures: UInt64
+    public var lastError: String?
+}
+
+public actor ClusterClient {
+    public let settings: ClusterSettings
+    public let incarnation: String
+    let keys: ClusterKeys
+    let etcd: EtcdClient
+    let tables: any ClusterTables
+    let logger: Logger
+    let onEvent: @Sendable (ClusterEvent) -> Void
+
+    var reconciler: ClusterReconciler
+    var lease: Int64?
+    /// What this router has put, key → value, so changes are published as differences.
+    var published: [String: [UInt8]] = [:]
+    var connected = false
+    var lastSync: ContinuousClock.Instant?
+    var relists: UInt64 = 0
+    var leasesGranted: UInt64 = 0
+    var applyFailures: UInt64 = 0
+    var lastError: String?
+    var reconciling = false
+    var currentWatch: Task<Void, any Error>?
+    /// Set by tests to leave like a crashed router: no revoke, the lease left to expire.
+    var abandoned = false
+    var reconcileAgain = false
+
+    public init(
+        settings: ClusterSettings, tables: any ClusterTables, logger: Logger,
+        onEvent: @escaping @Sendable (ClusterEvent) -> Void = { _ in }
+    ) {
+        self.settings = settings
+        self.tables = tables
+        self.logger = logger
+        self.onEvent = onEvent
+        keys = ClusterKeys(overlay: settings.overlay)
+        etcd = EtcdClient(endpoints: settings.endpoints, callTimeout: .seconds(3))
+        incarnation = String(UInt64.random(in: 1...UInt64.max), radix: 16)
+        reconciler = ClusterReconciler(keys: keys, selfID: settings.hostID, servedVNIs: settings.servedVNIs)
+    }
+
+    /// Runs until cancelled; never returns early and never throws: every failure is retried.
+    /// On cancellation the lease is revoked (a clean leave: the others drop our records at once).
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.publishLoop() }
+            group.addTask { await self.watchLoop() }
+            group.addTask { await self.antiEntropyLoop() }
+            await group.waitForAll()
+        }
+        if let lease, !abandoned {
+            try? await etcd.revoke(lease)
+            self.lease = nil
+        }
+        await etcd.shutdown()
+    }
+
+    func abandonForTest() { abandoned = true }
+
+    public func status() -> ClusterStatus {
+        ClusterStatus(
+            overlay: settings.overlay, hostID: settings.hostID, incarnation: incarnation, connected: connected,
+            lease: lease.map { String($0, radix: 16) }, revision: reconciler.revision,
+            lastSyncSecondsAgo: lastSync.map { instant in
+                let elapsed = ContinuousClock.now - instant
+                return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            },
+            members: reconciler.snapshot.hosts.keys.sorted(),
+            floodMembers: reconciler.programmed.flood.values.reduce(0) { $0 + $1.count },
+            entries: reconciler.programmed.entryCount, published: published.count, relists: relists,
+            leasesGranted: leasesGranted, corrections: reconciler.corrections, conflicts: reconciler.conflicts,
+            moves: reconciler.moves, applyFailures: applyFailures, lastError: lastError)
+    }
+
+    /// The cluster's share of the tables as programmed (for `vxrouter cluster status` and tests).
+    public func programmed() -> ClusterTablesState { reconciler.programmed }
+
+    // MARK: Publishing (our records, under our lease)
+
+    func publishLoop() async {
+        var backoff = Backoff(max: settings.maxBackoff)
+        let keepaliveEvery = Duration.seconds(max(1, settings.leaseTTL)) / 3
+        var nextKeepalive = ContinuousClock.now
+        while !Task.isCancelled {
+            do {
+                if lease == nil { try await grantAndRepublish() }
+                if ContinuousClock.now >= nextKeepalive, let lease {
+                    try await etcd.keepAlive(lease)
+                    nextKeepalive = ContinuousClock.now + keepaliveEvery
+                }
+                try await publishChanges()
+                markConnected()
+                backoff.reset()
+                try await Task.sleep(for: min(settings.publishInterval, keepaliveEvery))
+            } catch is CancellationError {
+                return
+            } catch EtcdError.leaseNotFound {
+                logger.warning("cluster: lease lost; granting a new one and republishing")
+                lease = nil
+            } catch {
+                markDisconnected(error)
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    func grantAndRepublish() async throws {
+        let granted = try await etcd.grantLease(ttl: settings.leaseTTL)
+        lease = granted.id
+        leasesGranted += 1
+        published = [:]
+        let host = HostRecord(address: settings.address.description, port: settings.port, incarnation: incarnation)
+        // The host record first: the records after it count only once it names our incarnation.
+        try await put(keys.host(settings.hostID), host)
+        logger.info("cluster: joined", metadata: ["overlay": "\(settings.overlay)", "host": "\(settings.hostID)", "lease": "\(granted.id)"])
+    }
+
+    /// Puts what changed since the last publish and deletes what was withdrawn.
+    func publishChanges() async throws {
+        var wanted: [String: [UInt8]] = [:]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        wanted[keys.host(settings.hostID)] = try Array(
+            encoder.encode(HostRecord(address: settings.address.description, port: settings.port, incarnation: incarnation)))
+        for vni in settings.servedVNIs {
+            wanted[keys.flood(vni, settings.hostID)] = try Array(encoder.encode(FloodRecord(incarnation: incarnation)))
+        }
+        let stations = try await tables.localStations()
+        for (vni, macs) in stations where settings.servedVNIs.contains(vni) {
+            for (mac, ips) in macs {
+                let key = keys.mac(vni, mac, settings.hostID)
+                // Keep the sequence we published unless another host has since claimed higher.
+                var sequence = reconciler.sequenceForLocal(vni: vni, mac: mac)
+                if let old = published[key], let record = try? JSONDecoder().decode(MACRecord.self, from: Data(old)),
+                    record.sequence >= sequence
+                {
+                    sequence = record.sequence
+                }
+                let record = MACRecord(ips: ips.map(\.description).sorted(), sequence: sequence, incarnation: incarnation)
+                wanted[key] = try Array(encoder.encode(record))
+            }
+        }
+        guard let lease else { return }
+        for (key, value) in wanted.sorted(by: { $0.key < $1.key }) where published[key] != value {
+            try await etcd.put(key, value: value, lease: lease)
+            published[key] = value
+        }
+        for key in published.keys.sorted() where wanted[key] == nil {
+            try await etcd.delete(key)
+            published[key] = nil
+        }
+    }
+
+    func put(_ key: String, _ record: some Encodable) async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let value = try Array(encoder.encode(record))
+        try await etcd.put(key, value: value, lease: lease ?? 0)
+        published[key] = value
+    }
+
+    // MARK: Watching (everyone's records → our tables)
+
+    func watchLoop() async {
+        var backoff = Backoff(max: settings.maxBackoff)
+        var needsList = true
+        while !Task.isCancelled {
+            do {
+                if needsList {
+                    let listing = try await etcd.range(keys.prefix)
+                    relists += 1
+                    let present = Set(listing.keyValues.map(\.key))
+                    for key in published.keys where !present.contains(key) { published[key] = nil }
+                    emit(reconciler.relist(listing.keyValues, revision: listing.revision))
+                    needsList = false
+                    await reconcile()
+                }
+                markConnected()
+                // In a task of its own so that a connection loss seen by the publisher (a
+                // keepalive that failed) restarts it: a watch on a dead TCP connection would
+                // otherwise wait forever.
+                let from = reconciler.revision + 1
+                let watch = Task { try await self.consumeWatch(from: from) }
+                currentWatch = watch
+                try await withTaskCancellationHandler {
+                    try await watch.value
+                } onCancel: {
+                    watch.cancel()
+                }
+                backoff.reset()
+            } catch is CancellationError {
+                if Task.isCancelled { return }
+                return
+            } catch EtcdError.compacted {
+                logger.info("cluster: watch revision compacted; listing again")
+                needsList = true
+            } catch {
+                if Task.isCancelled { return }
+                markDisconnected(error)
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    func consumeWatch(from revision: Int64) async throws {
+        for try await update in etcd.watch(prefix: keys.prefix, fromRevision: revision) {
+            markConnected()
+            if case .events(let revision, let events) = update {
+                forgetDeletedOwnRecords(events)
+                emit(reconciler.apply(events, revision: revision))
+                await reconcile()
+            }
+        }
+        throw EtcdError.watchEnded(Task.isCancelled ? "restarted after a connection loss" : "the stream ended")
+    }
+
+    /// Our own records deleted by someone else (an operator, a lease we no longer hold) are
+    /// forgotten as published, so the next publish puts them back.
+    func forgetDeletedOwnRecords(_ events: [EtcdEvent]) {
+        for event in events where event.kind == .delete && published[event.keyValue.key] != nil {
+            published[event.keyValue.key] = nil
+        }
+    }
+
+    func antiEntropyLoop() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: settings.antiEntropyInterval)
+            } catch {
+                return
+            }
+            await antiEntropy()
+        }
+    }
+
+    /// Lists the overlay again and reads the tables back, and repairs what differs (counted as
+    /// corrections): a missed event or a table changed behind our back heals here.
+    public func antiEntropy() async {
+        do {
+            let listing = try await etcd.range(keys.prefix)
+            relists += 1
+            emit(reconciler.relist(listing.keyValues, revision: listing.revision))
+        } catch {
+            markDisconnected(error)
+            return  // nothing purged on a failed listing
+        }
+        do {
+            let actual = try await tables.actual(of: reconciler.programmed)
+            let (actions, events) = reconciler.antiEntropy(actual: actual)
+            if !actions.isEmpty { logger.warning("cluster: anti-entropy found \(actions.count) differences; repairing") }
+            emit(events)
+            await execute(actions)
+        } catch {
+            logger.warning("cluster: anti-entropy could not read the tables: \(error)")
+        }
+    }
+
+    /// Plans against the snapshot and applies; a pass already running repeats instead.
+    func reconcile() async {
+        if reconciling {
+            reconcileAgain = true
+            return
+        }
+        reconciling = true
+        defer { reconciling = false }
+        repeat {
+            reconcileAgain = false
+            let (actions, events) = reconciler.plan()
+            emit(events)
+            await execute(actions)
+        } while reconcileAgain
+        lastSync = .now
+    }
+
+    func execute(_ actions: [ClusterAction]) async {
+        for action in actions {
+            do {
+                try await tables.apply(action)
+                reconciler.applied(action)
+            } catch {
+                // Not recorded as applied: the next pass plans it again.
+                applyFailures += 1
+                logger.warning("cluster: could not apply \(action): \(error)")
+            }
+        }
+    }
+
+    func emit(_ events: [ClusterEvent]) {
+        for event in events {
+            logger.info("cluster: \(event)")
+            onEvent(event)
+        }
+    }
+
+    func markConnected() {
+        if !connected { logger.info("cluster: connected to etcd") }
+        connected = true
+    }
+
+    func markDisconnected(_ error: any Error) {
+        if connected { logger.warning("cluster: etcd unreachable, forwarding on the last state: \(error)") }
+        connected = false
+        currentWatch?.cancel()
+        lastError = "\(error)"
+    }
+}
+
+/// Doubling delay from 100 ms up to a cap.
+struct Backoff {
+    let max: Duration
+    var current: Duration = .milliseconds(100)
+
+    init(max: Duration) { self.max = max }
+
+    mutating func next() -> Duration {
+        defer { current = Swift.min(current * 2, max) }
+        return current
+    }
+
+    mutating func reset() { current = .milliseconds(100) }
+}

@@ -1,0 +1,133 @@
+// Cluster mode wired to a running router: the cluster client (VXCluster) programs the tables
+// through the router's service only, as the HTTP endpoint does.
+//
+// Cluster entries are static entries: data-plane learning cannot override them, and setting one
+// replaces whatever the MAC had (a learned entry included) instead of failing on it (moby #53663).
+// Flood members the config or API put there are never removed by the cluster.
+import Foundation
+import Logging
+import VXCluster
+import VXConfig
+import VXControlAPI
+import VXRouter
+import VXWire
+
+struct RouterClusterTables: ClusterTables {
+    let service: any RouterService
+    /// Flood members that were there before the cluster started (config): never the cluster's to remove.
+    let configuredFlood: [VNI: Set<IPAddress>]
+    let logger: Logger
+
+    static func make(service: any RouterService, logger: Logger) async throws -> RouterClusterTables {
+        var configured: [VNI: Set<IPAddress>] = [:]
+        for vni in service.servedVNIs {
+            configured[vni] = Set(try await service.flood(vni: vni).remotes.compactMap { IPAddress($0) })
+        }
+        return RouterClusterTables(service: service, configuredFlood: configured, logger: logger)
+    }
+
+    func apply(_ action: ClusterAction) async throws {
+        switch action {
+        case .addFlood(let vni, let remote):
+            try check(remote)
+            _ = try await service.addFlood(vni: vni, remote: remote)
+        case .removeFlood(let vni, let remote):
+            if configuredFlood[vni]?.contains(remote) == true { return }
+            do {
+                _ = try await service.removeFlood(vni: vni, remote: remote)
+            } catch let error as ServiceError where error.kind == .notFound {}
+        case .setEntry(let vni, let mac, let entry):
+            guard !mac.isMulticast else { throw ServiceError(.invalid, "\(mac) is not a unicast MAC") }
+            try check(entry.remote)
+            // The entry's IPs (ARP/ND suppression) need the MAC/IP table of the interop work;
+            // until it is merged only the MAC → VTEP mapping is programmed.
+            _ = try await service.setStaticEntry(vni: vni, mac: mac, remote: entry.remote)
+        case .removeEntry(let vni, let mac):
+            do {
+                _ = try await service.deleteEntry(vni: vni, mac: mac)
+            } catch let error as ServiceError where error.kind == .notFound {}
+        }
+    }
+
+    /// A remote from the cluster passes the same rule as one from the config or the API.
+    func check(_ remote: IPAddress) throws {
+        if let problem = RemoteVTEPProblem.check(remote, local: service.underlayLocal) {
+            throw ServiceError(.invalid, "cluster remote \(remote): \(problem)")
+        }
+    }
+
+    func actual(of programmed: ClusterTablesState) async throws -> ClusterTablesState {
+        var actual = ClusterTablesState()
+        let vnis = Set(programmed.flood.keys).union(programmed.entries.keys)
+        for vni in vnis {
+            let members = Set(try await service.flood(vni: vni).remotes.compactMap { IPAddress($0) })
+            let flood = (programmed.flood[vni] ?? []).intersection(members)
+            if !flood.isEmpty { actual.flood[vni] = flood }
+            var entries: [MACAddress: RemoteMACEntry] = [:]
+            let fdb = try await service.fdb(vni: vni)
+            for row in fdb.entries where row.type == .static {
+                guard let mac = MACAddress(row.mac), let remote = IPAddress(row.remote),
+                    let mine = programmed.entries[vni]?[mac]
+                else { continue }
+                entries[mac] = RemoteMACEntry(remote: remote, ips: mine.ips, owner: nil, sequence: 0)
+            }
+            if !entries.isEmpty { actual.entries[vni] = entries }
+        }
+        return actual
+    }
+
+    /// The stations behind this router's TAPs: each network's TAP (its MAC, and the address the
+    /// config gives it). Stations bridged behind a TAP are not learned yet.
+    func localStations() async throws -> [VNI: [MACAddress: [IPAddress]]] {
+        var stations: [VNI: [MACAddress: [IPAddress]]] = [:]
+        for network in try await service.effectiveConfig().networks {
+            guard let vni = VNI(network.vni), let mac = Self.interfaceMAC(network.tap) else { continue }
+            let ips = network.address.flatMap { IPPrefix($0) }.map { [$0.address] } ?? []
+            stations[vni] = [mac: ips]
+        }
+        return stations
+    }
+
+    static func interfaceMAC(_ name: String) -> MACAddress? {
+        guard let text = try? String(contentsOfFile: "/sys/class/net/\(name)/address", encoding: .utf8) else { return nil }
+        return MACAddress(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
+
+/// The cluster client of one `vxrouter run`, started once the router's service exists and
+/// stopped (lease revoked: a clean leave) when the router stops.
+final class ClusterRunner: @unchecked Sendable {
+    private var task: Task<Void, Never>?
+    private(set) var client: ClusterClient?
+
+    func start(config: RouterConfig, cluster: ClusterConfig, service: any RouterService, logger: Logger) {
+        let settings = ClusterSettings(
+            endpoints: cluster.endpoints, overlay: cluster.name,
+            hostID: cluster.hostID ?? config.underlay.local.description, address: config.underlay.local,
+            port: config.underlay.port, servedVNIs: config.networks.map(\.vni), leaseTTL: Int64(cluster.leaseTTL))
+        task = Task {
+            // The service answers once the control thread runs; retried until it does.
+            var tables: RouterClusterTables?
+            while tables == nil, !Task.isCancelled {
+                tables = try? await RouterClusterTables.make(service: service, logger: logger)
+                if tables == nil { try? await Task.sleep(for: .milliseconds(100)) }
+            }
+            guard let tables else { return }
+            let client = ClusterClient(settings: settings, tables: tables, logger: logger)
+            self.client = client
+            await client.run()
+        }
+    }
+
+    /// Cancels the client and waits (up to 3 s) for its lease to be revoked.
+    func stop() {
+        guard let task else { return }
+        task.cancel()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            await task.value
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + 3)
+    }
+}

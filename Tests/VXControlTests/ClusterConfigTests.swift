@@ -1,0 +1,57 @@
+// The `cluster:` section: defaults, each key's errors with the key and line, and the rules the
+// CLI's --cluster/--cluster-name share.
+import Testing
+import VXWire
+
+@testable import VXConfig
+
+private func parse(_ cluster: String) throws(ConfigError) -> RouterConfig {
+    try ConfigLoader.parse(yaml: "underlay: { local: 10.0.0.1 }\nnetworks: [{ vni: 1, tap: vx1 }]\n" + cluster)
+}
+
+@Suite struct ClusterConfigTests {
+    @Test func absentMeansStandalone() throws {
+        #expect(try parse("").cluster == nil)
+    }
+
+    @Test func fullSectionAndDefaults() throws {
+        let config = try parse("cluster:\n  endpoints: [http://10.0.0.5:2379, \"http://10.0.0.6:2379/\"]\n  name: prod\n")
+        #expect(config.cluster == ClusterConfig(endpoints: ["http://10.0.0.5:2379", "http://10.0.0.6:2379/"], name: "prod", leaseTTL: 15))
+        let withAll = try parse("cluster: { endpoints: [http://e:2379], name: lab-1, lease_ttl: 5, host_id: rack1.a }\n")
+        #expect(withAll.cluster?.leaseTTL == 5)
+        #expect(withAll.cluster?.hostID == "rack1.a")
+    }
+
+    @Test(arguments: [
+        ("cluster: { name: x }\n", "cluster.endpoints", "required key is missing"),
+        ("cluster: { endpoints: [], name: x }\n", "cluster.endpoints", "at least one etcd endpoint"),
+        ("cluster: { endpoints: [10.0.0.5:2379], name: x }\n", "cluster.endpoints[0]", "not an http://HOST:PORT URL"),
+        ("cluster: { endpoints: [\"https://e:2379\"], name: x }\n", "cluster.endpoints[0]", "https endpoints are not supported"),
+        ("cluster: { endpoints: [\"http://e:2379/v3\"], name: x }\n", "cluster.endpoints[0]", "no path"),
+        ("cluster: { endpoints: [\"http://e:99999\"], name: x }\n", "cluster.endpoints[0]", "port in 1-65535"),
+        ("cluster: { endpoints: [\"http://e:2379\"] }\n", "cluster.name", "required key is missing"),
+        ("cluster: { endpoints: [\"http://e:2379\"], name: a/b }\n", "cluster.name", "may only contain"),
+        ("cluster: { endpoints: [\"http://e:2379\"], name: x, lease_ttl: 1 }\n", "cluster.lease_ttl", "out of range"),
+        ("cluster: { endpoints: [\"http://e:2379\"], name: x, host_id: \"\" }\n", "cluster.host_id", "empty"),
+        ("cluster: { endpoints: [\"http://e:2379\"], name: x, ttl: 5 }\n", "cluster.ttl", "unknown key"),
+    ])
+    func errorsNameTheKey(yaml: String, path: String, reason: String) {
+        do {
+            _ = try parse(yaml)
+            Issue.record("accepted: \(yaml)")
+        } catch {
+            #expect(error.path == path, "\(error)")
+            #expect(error.reason.contains(reason), "\(error)")
+            #expect(error.line == 3, "\(error)")
+        }
+    }
+
+    @Test func validateCatchesProgrammaticConfigs() {
+        var config = RouterConfig(
+            underlay: UnderlayConfig(local: IPAddress("10.0.0.1")!), networks: [NetworkConfig(vni: VNI(1)!, tap: "vx1")])
+        config.cluster = ClusterConfig(endpoints: ["http://e:2379"], name: "ok")
+        #expect(throws: Never.self) { try config.validate() }
+        config.cluster = ClusterConfig(endpoints: ["ftp://e"], name: "ok")
+        #expect(throws: ConfigError.self) { try config.validate() }
+    }
+}
