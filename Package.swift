@@ -105,6 +105,15 @@ let package = Package(
             path: "Tools/vxload",
             exclude: ["compare-iperf3.sh"]
         ),
+        // Fuzz targets (Tools/fuzz.sh; README "Fuzzing"): each executable drives libFuzzer when built
+        // with -DVXFUZZ and the fuzzer runtime, and otherwise replays corpus files (a regression run).
+        .target(name: "VXFuzzSupport", path: "Tools/fuzz/Support"),
+        .executableTarget(
+            name: "fuzz-decapsulate", dependencies: ["VXFuzzSupport", "VXDatapath", "VXWire"],
+            path: "Tools/fuzz/fuzz-decapsulate"),
+        .executableTarget(name: "fuzz-segmenter", dependencies: ["VXFuzzSupport", "VXWire"], path: "Tools/fuzz/fuzz-segmenter"),
+        .executableTarget(name: "fuzz-coalescer", dependencies: ["VXFuzzSupport", "VXWire"], path: "Tools/fuzz/fuzz-coalescer"),
+        .executableTarget(name: "fuzz-config", dependencies: ["VXFuzzSupport", "VXControl"], path: "Tools/fuzz/fuzz-config"),
         .testTarget(name: "VXWireTests", dependencies: ["VXWire"]),
         // Test-only: counts heap allocations per thread by interposing malloc (see its header).
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),

@@ -87,3 +87,16 @@ if (($# == 0)); then
     [[ -z $left ]] || { say "uninstall left $left"; exit 1; }
     say "service unit and install step: ok"
 fi
+
+# 7. Fuzzing, briefly: every libFuzzer target (Tools/fuzz/, README "Fuzzing") built with ASan and
+#    run for 15 s from its seed corpus (new inputs go to a scratch directory, the committed seeds
+#    stay as they are). A property that fails or a crash is a failure; the input is kept in
+#    .build-fuzz/campaign/findings/<target>/. Full runs only (no arguments), like step 5; long campaigns: Tools/fuzz.sh.
+if (($# == 0)); then
+    say "Tools/fuzz.sh all --seconds 15 (libFuzzer + ASan, seed corpora)"
+    fuzz_corpus=$(mktemp -d "${TMPDIR:-/tmp}/vxt-fuzz.XXXXXX")
+    status=0
+    bash Tools/fuzz.sh all --seconds 15 --corpus "$fuzz_corpus" || status=$?
+    rm -rf "$fuzz_corpus"
+    ((status == 0)) || { say "fuzzing found something (see above and .build-fuzz/campaign/findings/)"; exit 1; }
+fi
