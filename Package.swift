@@ -113,7 +113,7 @@ let package = Package(
             path: "Tools/fuzz/fuzz-decapsulate"),
         .executableTarget(name: "fuzz-segmenter", dependencies: ["VXFuzzSupport", "VXWire"], path: "Tools/fuzz/fuzz-segmenter"),
         .executableTarget(name: "fuzz-coalescer", dependencies: ["VXFuzzSupport", "VXWire"], path: "Tools/fuzz/fuzz-coalescer"),
-        .executableTarget(name: "fuzz-config", dependencies: ["VXFuzzSupport", "VXControl"], path: "Tools/fuzz/fuzz-config"),
+        .executableTarget(name: "fuzz-config", dependencies: ["VXFuzzSupport", "VXConfig"], path: "Tools/fuzz/fuzz-config"),
         .testTarget(name: "VXWireTests", dependencies: ["VXWire"]),
         // Test-only: counts heap allocations per thread by interposing malloc (see its header).
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),

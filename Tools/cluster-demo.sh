@@ -63,12 +63,16 @@ cluster:
   endpoints: [$ETCD]
   name: demo
   lease_ttl: $TTL
+# Each router's control socket of its own (namespaces share /run/vxrouter/control.sock).
+control:
+  listen: unix:$WORK/r$i.sock
 EOF
     ip netns exec "${NS[$i]}" "$BIN" run --config "$WORK/r$i.yaml" >"$WORK/r$i.log" 2>&1 &
     PIDS+=($!)
 done
 
-flood() { ip netns exec "${NS[$1]}" curl -sf http://127.0.0.1:4790/v1/networks/42/flood || true; }
+api() { curl -sf --unix-socket "$WORK/r$1.sock" "http://vxrouter$2" || true; }
+flood() { api "$1" /v1/networks/42/flood; }
 for i in 0 1 2; do
     for _ in $(seq 100); do
         n=$(flood "$i" | { grep -o '198\.18\.0\.[0-9]*' || true; } | sort -u | wc -l)
@@ -91,7 +95,7 @@ ip netns exec "${NS[1]}" "$BIN" cluster status --cluster "$ETCD" --cluster-name 
 echo "SIGKILL the router on host c"
 kill -9 "${PIDS[3]}"
 for _ in $(seq $(((TTL + 10) * 5))); do
-    if ! flood 0 | grep -q '198\.18\.0\.3' && ! ip netns exec "${NS[0]}" curl -sf http://127.0.0.1:4790/v1/networks/42/fdb | grep -q '198\.18\.0\.3'; then
+    if ! flood 0 | grep -q '198\.18\.0\.3' && ! api 0 /v1/networks/42/fdb | grep -q '198\.18\.0\.3'; then
         echo "host c is gone from host a's flood list and FDB"
         break
     fi

@@ -39,9 +39,11 @@ struct RouterClusterTables: ClusterTables {
         case .setEntry(let vni, let mac, let entry):
             guard !mac.isMulticast else { throw ServiceError(.invalid, "\(mac) is not a unicast MAC") }
             try check(entry.remote)
-            // The entry's IPs (ARP/ND suppression) need the MAC/IP table of the interop work;
-            // until it is merged only the MAC → VTEP mapping is programmed.
-            _ = try await service.setStaticEntry(vni: vni, mac: mac, remote: entry.remote)
+            // The entry's IPs feed ARP/ND suppression; an address the config or API would refuse
+            // is left out (the MAC → VTEP mapping still holds).
+            var ips: [IPAddress] = []
+            for ip in entry.ips where neighbourAddressProblem(ip) == nil && !ips.contains(ip) { ips.append(ip) }
+            _ = try await service.setStaticEntry(vni: vni, mac: mac, remote: entry.remote, ips: ips)
         case .removeEntry(let vni, let mac):
             do {
                 _ = try await service.deleteEntry(vni: vni, mac: mac)

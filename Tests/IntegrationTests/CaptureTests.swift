@@ -209,7 +209,7 @@ extension EndToEnd {
                 let curl = try lab.spawn(
                     a.command([
                         "/bin/sh", "-c",
-                        "curl -sN 'http://127.0.0.1:4790/v1/capture/stream?points=inner,outer,drop&snaplen=128' > \(streamed)",
+                        "curl -sN -H 'Authorization: Bearer \(LabEnvironment.controlToken)' 'http://127.0.0.1:4790/v1/capture/stream?points=inner,outer,drop&snaplen=128' > \(streamed)",
                     ]), name: "curl-stream")
                 try await waitRunning(a)
                 let before = try await routerA.stats()
@@ -238,7 +238,7 @@ extension EndToEnd {
                 // capture reports what it lost — ring copies and/or records left out of the stream.
                 let stuck = try lab.spawn(
                     a.command([
-                        "/bin/sh", "-c", "curl -sN 'http://127.0.0.1:4790/v1/capture/stream?points=inner,outer' | sleep 120",
+                        "/bin/sh", "-c", "curl -sN -H 'Authorization: Bearer \(LabEnvironment.controlToken)' 'http://127.0.0.1:4790/v1/capture/stream?points=inner,outer' | sleep 120",
                     ]), name: "curl-stuck")
                 defer { stuck.signal(SIGKILL) }
                 try await waitRunning(a)

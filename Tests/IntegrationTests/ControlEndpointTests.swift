@@ -33,7 +33,12 @@ extension Host {
     @discardableResult
     func vxrouter(_ arguments: [String], check: Bool = true) async throws -> CommandResult {
         try LabEnvironment.requireRouter()
-        return try await lab.run(command([LabEnvironment.routerBinary] + arguments), timeout: .seconds(15), check: check)
+        // The lab's endpoint and token unless the test names an endpoint.
+        let endpoint =
+            arguments.contains("--endpoint")
+            ? [] : ["--endpoint", "127.0.0.1:4790", "--token-file", LabEnvironment.controlTokenFile]
+        return try await lab.run(
+            command([LabEnvironment.routerBinary] + arguments + endpoint), timeout: .seconds(15), check: check)
     }
 
     /// `vxrouter ARGS --json`, parsed.
@@ -47,8 +52,8 @@ extension Host {
 
     /// One raw HTTP request from this host.
     func control(
-        _ method: String, _ path: String, body: String? = nil, bodySize: Int? = nil, token: String? = nil,
-        url: String = "http://127.0.0.1:4790"
+        _ method: String, _ path: String, body: String? = nil, bodySize: Int? = nil,
+        token: String? = LabEnvironment.controlToken, url: String = LabEnvironment.controlURL
     ) async throws -> ControlReply {
         var arguments = [
             LabEnvironment.python, LabEnvironment.script("control_request.py"), "--url", url, "--method", method,

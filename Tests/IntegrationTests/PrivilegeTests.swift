@@ -10,6 +10,7 @@
 //    may change things too.
 // The socket lives in a directory of this test's own (/run/vxt-<pid>-priv-<id>), removed at the end.
 import Foundation
+import LabSupport
 import Testing
 
 #if canImport(Glibc)

@@ -6,8 +6,12 @@ extension Lab {
     /// `taps` are the TAPs it is expected to create (checked to be gone by `stop()`).
     package func startRouter(on host: Host, arguments: [String], taps: [String]) async throws -> RouterProcess {
         try LabEnvironment.requireRouter()
+        // Unless the test chose the control endpoint itself: the lab's (LabEnvironment.controlArguments).
+        let chosen = arguments.contains { ["--control", "--no-control", "--config"].contains($0) }
+        let control = chosen ? [] : LabEnvironment.controlArguments
         let child = try spawn(
-            [LabEnvironment.ip, "netns", "exec", host.namespace, LabEnvironment.routerBinary, "run"] + arguments,
+            [LabEnvironment.ip, "netns", "exec", host.namespace, LabEnvironment.routerBinary, "run"] + arguments
+                + control,
             name: "vxrouter-\(host.name)", combinedLog: true)
         let router = RouterProcess(host: host, child: child, taps: taps)
         routers.append(router)
@@ -42,7 +46,10 @@ extension Lab {
     /// The config-file form: writes `yaml` next to the logs and runs `vxrouter run --config`.
     package func startRouter(on host: Host, config yaml: String, taps: [String]) async throws -> RouterProcess {
         let path = logPath("vxrouter-\(host.name).yaml")
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        // A config that does not choose its control endpoint gets the lab's.
+        let hasControl = yaml.split(separator: "\n").contains { $0.hasPrefix("control:") }
+        let text = hasControl ? yaml : yaml + (yaml.hasSuffix("\n") ? "" : "\n") + LabEnvironment.controlYAML
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
         return try await startRouter(on: host, arguments: ["--config", path], taps: taps)
     }
 }

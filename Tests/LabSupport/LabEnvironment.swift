@@ -87,6 +87,27 @@ package enum LabEnvironment {
 
     package static let ip = tool("ip")
 
+    /// The lab's routers answer their control API on TCP 127.0.0.1:4790 of their own namespace with
+    /// this bearer token. The default endpoint, /run/vxrouter/control.sock, is one path for every
+    /// namespace, so routers in several lab hosts cannot all use it; TCP needs a token.
+    package static let controlToken = "vxt-lab-control-token"
+    package static let controlURL = "http://127.0.0.1:4790"
+    /// A file holding `controlToken` (mode 0600), written once per test process.
+    package static let controlTokenFile: String = {
+        let path = NSTemporaryDirectory() + "vxt-control-token-\(getpid())"
+        FileManager.default.createFile(
+            atPath: path, contents: Data(controlToken.utf8), attributes: [.posixPermissions: 0o600])
+        return path
+    }()
+    /// What `vxrouter run` needs to listen that way.
+    package static var controlArguments: [String] {
+        ["--control", "127.0.0.1:4790", "--control-token-file", controlTokenFile]
+    }
+    /// The config form of the same.
+    package static var controlYAML: String {
+        "control:\n  listen: 127.0.0.1:4790\n  token_file: \(controlTokenFile)\n"
+    }
+
     package static func script(_ name: String) -> String {
         packageRoot.appendingPathComponent("Tools/lab/\(name)").path
     }

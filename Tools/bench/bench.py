@@ -217,6 +217,8 @@ def setup_vxrouter(lab, context, offloads):
     flags = []
     if context["has_offload_flag"] and not offloads:
         flags = ["--no-offloads"]
+    if context.get("has_no_control_flag"):
+        flags.append("--no-control")
     for side, host, local, remote, overlay in zip("ab", lab.hosts, UNDERLAY, reversed(UNDERLAY), OVERLAY):
         process = lab.spawn(host, [context["vxrouter"], "run", "--vni", str(VNI), "--tap", "vx42", "--local", local,
                                    "--remote", remote, "--address", f"{overlay}/24", "--port", str(PORT), *flags],
@@ -595,6 +597,8 @@ def main():
     context = {
         "vxrouter": vxrouter,
         "has_offload_flag": "--no-offloads" in help_text,
+        # The default control socket is one path for every namespace: the benchmark needs no control.
+        "has_no_control_flag": "--no-control" in help_text,
         "vxload": vxload,
         "selected": selected,
     }

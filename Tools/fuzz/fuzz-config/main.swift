@@ -1,6 +1,6 @@
 // The YAML config loader (ConfigLoader.parse): every input either loads, or throws ConfigError
 // with a reason, a line inside the text when it names one — never a crash or a hang.
-import VXControl
+import VXConfig
 import VXFuzzSupport
 
 func loadOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
