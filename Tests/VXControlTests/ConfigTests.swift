@@ -244,7 +244,7 @@ private let documentedConfig = RouterConfig(
     @Test func unknownKeysAreNamedWithTheAllowedOnes() {
         expectError(
             "underlay: { local: 10.0.0.1 }\nnetwork: []\n", path: "network", line: 2,
-            reason: "unknown key (allowed: underlay, workers, networks, control, offloads, busy_poll, capture, metrics)")
+            reason: "unknown key (allowed: underlay, workers, networks, control, offloads, busy_poll, capture, metrics, cluster)")
         expectError(
             underlay("prot: 4789"), path: "underlay.prot", line: 3, reason: "allowed: local, port, source_ports, mtu")
         expectError(
