@@ -89,7 +89,8 @@ extension EndToEnd {
                 let out = lab.logPath("outer.pcap")
                 let capture = try lab.spawn(
                     a.command([
-                        LabEnvironment.routerBinary, "capture", "--vni", "42", "--point", "outer", "--filter", "icmp",
+                        LabEnvironment.routerBinary, "capture"] + LabEnvironment.clientArguments + [
+                        "--vni", "42", "--point", "outer", "--filter", "icmp",
                         "-w", out, "-c", "10",
                     ]), name: "capture-cli")
                 try await waitRunning(a)
@@ -182,7 +183,9 @@ extension EndToEnd {
 
                 // The command's --router-file form: the router writes the file and its index.
                 let cli = try lab.spawn(
-                    a.command([LabEnvironment.routerBinary, "capture", "--point", "drop", "--router-file", "cli.pcap", "-c", "3"]),
+                    a.command(
+                        [LabEnvironment.routerBinary, "capture", "--point", "drop", "--router-file", "cli.pcap", "-c", "3"]
+                            + LabEnvironment.clientArguments),
                     name: "capture-router-file")
                 try await waitRunning(a)
                 try await lab.sendVXLAN(from: b, to: a.underlayAddress, kind: "unknown-vni", count: 3)
@@ -194,7 +197,9 @@ extension EndToEnd {
 
                 // Ctrl-C on the command stops the router's capture.
                 let follow = try lab.spawn(
-                    a.command([LabEnvironment.routerBinary, "capture", "--point", "outer", "--router-file", "follow.pcap"]),
+                    a.command(
+                        [LabEnvironment.routerBinary, "capture", "--point", "outer", "--router-file", "follow.pcap"]
+                            + LabEnvironment.clientArguments),
                     name: "capture-follow")
                 try await waitRunning(a)
                 follow.signal(SIGINT)
@@ -279,7 +284,9 @@ extension EndToEnd {
                 try await a.ping("198.19.0.2", count: 1)
                 let out = lab.logPath("outer6.pcap")
                 let capture = try lab.spawn(
-                    a.command([LabEnvironment.routerBinary, "capture", "--point", "outer", "--filter", "icmp", "-w", out, "-c", "4"]),
+                    a.command(
+                        [LabEnvironment.routerBinary, "capture", "--point", "outer", "--filter", "icmp", "-w", out, "-c", "4"]
+                            + LabEnvironment.clientArguments),
                     name: "capture-v6")
                 try await waitRunning(a)
                 try await a.ping("198.19.0.2", count: 2)

@@ -33,10 +33,10 @@ extension Host {
     @discardableResult
     func vxrouter(_ arguments: [String], check: Bool = true) async throws -> CommandResult {
         try LabEnvironment.requireRouter()
-        // The lab's endpoint and token unless the test names an endpoint.
-        let endpoint =
-            arguments.contains("--endpoint")
-            ? [] : ["--endpoint", "127.0.0.1:4790", "--token-file", LabEnvironment.controlTokenFile]
+        // The lab's endpoint and token, unless the test names its own.
+        var endpoint: [String] = []
+        if !arguments.contains("--endpoint") { endpoint += ["--endpoint", "127.0.0.1:4790"] }
+        if !arguments.contains("--token-file") { endpoint += ["--token-file", LabEnvironment.controlTokenFile] }
         return try await lab.run(
             command([LabEnvironment.routerBinary] + arguments + endpoint), timeout: .seconds(15), check: check)
     }
@@ -121,7 +121,7 @@ extension EndToEnd {
 
                 // The event stream, subscribed before the first frame.
                 let events = try lab.spawn(
-                    a.command([LabEnvironment.routerBinary, "events", "--json", "--count", "1"]), name: "events-a")
+                    a.command([LabEnvironment.routerBinary, "events", "--json", "--count", "1"] + LabEnvironment.clientArguments), name: "events-a")
                 var subscribed = false
                 for _ in 0..<50 {
                     let stats = try await a.vxrouterJSON(["stats"])
@@ -133,7 +133,9 @@ extension EndToEnd {
                 }
                 #expect(subscribed, "the event stream never showed a subscriber")
 
-                // Traffic: counters move, b's MAC is learned (and announced).
+                // Traffic: counters move, b's MAC is learned (and announced). b's TAP announced
+                // itself when it came up (gratuitous ARP), so a may know its MAC already: forget it.
+                try await a.vxrouter(["fdb", "flush", "--vni", "42"])
                 try await a.ping("198.19.0.2")
                 let macB = try await b.macAddress(of: taps[1])
                 #expect(await events.wait(timeout: .seconds(10)), "no event within 10 s")

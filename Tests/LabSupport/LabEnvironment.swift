@@ -103,6 +103,10 @@ package enum LabEnvironment {
     package static var controlArguments: [String] {
         ["--control", "127.0.0.1:4790", "--control-token-file", controlTokenFile]
     }
+    /// What a client command (`vxrouter stats`, `capture`, `events` …) needs to reach it.
+    package static var clientArguments: [String] {
+        ["--endpoint", "127.0.0.1:4790", "--token-file", controlTokenFile]
+    }
     /// The config form of the same.
     package static var controlYAML: String {
         "control:\n  listen: 127.0.0.1:4790\n  token_file: \(controlTokenFile)\n"

@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 import VXControlAPI
+import VXDatapath
 import Yams
 
 @testable import VXControl
@@ -130,6 +131,21 @@ let contractCases: [ContractCase] = [
         // Only the required properties: the model must not need more.
         let minimal = try JSONSerialization.data(withJSONObject: spec.instance(schema, full: false))
         #expect(throws: Never.self, "\(contract.name) needs a field the spec calls optional") { _ = try contract.check(minimal) }
+    }
+
+    /// Stats carry every traffic counter and drop reason by name (a map, not a model field): a
+    /// counter added to the datapath must be added to the spec too, or clients validating
+    /// responses reject /v1/stats.
+    @Test func everyCounterIsInTheSpec() throws {
+        let spec = try OpenAPISpec.load()
+        let traffic = spec.node("components > schemas > Traffic > properties") as? [String: Any] ?? [:]
+        let drops = spec.node("components > schemas > Drops > properties") as? [String: Any] ?? [:]
+        for counter in TrafficCounter.allCases {
+            #expect(traffic[counter.name] != nil, "Traffic in api/openapi.yaml lacks \(counter.name)")
+        }
+        for reason in DropReason.allCases {
+            #expect(drops[reason.name] != nil, "Drops in api/openapi.yaml lacks \(reason.name)")
+        }
     }
 
     @Test func aRenamedFieldIsCaught() throws {
