@@ -55,8 +55,9 @@ func decapsulateOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     d.batch.sources[0] = Endpoint(address: Datapath.senders[Int(input[0]) % Datapath.senders.count], port: 54321)
     d.batch.segmentSizes[0] = Int(input[1])
     d.batch.count = 1
-    let segment = Int(input[1])
-    let datagrams = segment > 0 && segment < length && length <= d.batch.dataCapacity ? (length + segment - 1) / segment : 1
+    // The datagrams the slot holds, by the one walk the forwarder and capture share: a GRO slot is
+    // split every segment size, unless it is one datagram carrying a whole inner super-packet.
+    let datagrams = d.batch.datagrams(inSlot: 0).count
 
     let before = d.counters.snapshot()
     d.out.removeAll()
