@@ -37,25 +37,36 @@ extension EndToEnd {
             return Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
         }
 
+        /// A router on the first of two switched hosts whose control socket is
+        /// `socketDirectory/control.sock` (`control` adds keys to its `control:` mapping, `extra` top-level
+        /// lines). Returns that host, its peer and the socket's path.
+        func startRouter(
+            _ lab: Lab, socketDirectory: String, control: String, extra: String = ""
+        ) async throws -> (router: Host, peer: Host, socket: String) {
+            let hosts = try await lab.hostsOnSwitch(count: 2)
+            let (a, b) = (hosts[0], hosts[1])
+            let socket = socketDirectory + "/control.sock"
+            let tap = lab.interfaceName("vxp")
+            _ = try await lab.startRouter(
+                on: a,
+                config: """
+                    underlay: { local: \(a.underlayAddress) }
+                    networks:
+                      - { vni: 42, tap: \(tap), address: 198.19.0.1/24, flood: [\(b.underlayAddress)] }
+                    control: { listen: "unix:\(socket)"\(control) }
+                    \(extra)
+                    """,
+                taps: [tap])
+            return (a, b, socket)
+        }
+
         @Test("nobody cannot change or capture; reads only where the socket allows; root can", .routerBinary, .timeLimit(.minutes(3)))
         func unprivilegedUserIsRefused() async throws {
             try await withLab("priv") { lab in
-                let hosts = try await lab.hostsOnSwitch(count: 2)
-                let (a, b) = (hosts[0], hosts[1])
                 let directory = "/run/vxt-\(getpid())-priv-\(lab.id)"
                 defer { try? FileManager.default.removeItem(atPath: directory) }
-                let socket = directory + "/control.sock"
-                let tap = lab.interfaceName("vxp")
-                _ = try await lab.startRouter(
-                    on: a,
-                    config: """
-                        underlay: { local: \(a.underlayAddress) }
-                        networks:
-                          - { vni: 42, tap: \(tap), address: 198.19.0.1/24, flood: [\(b.underlayAddress)] }
-                        control: { listen: "unix:\(socket)" }
-                        metrics: { listen: "127.0.0.1:9542" }
-                        """,
-                    taps: [tap])
+                let (a, b, socket) = try await startRouter(
+                    lab, socketDirectory: directory, control: "", extra: #"metrics: { listen: "127.0.0.1:9542" }"#)
 
                 // The socket as promised: root:root 0660 in a 0755 directory the router made.
                 let attributes = try FileManager.default.attributesOfItem(atPath: socket)
@@ -127,21 +138,9 @@ extension EndToEnd {
         @Test("control.group members may change things", .routerBinary, .timeLimit(.minutes(3)))
         func groupMemberIsAllowed() async throws {
             try await withLab("privg") { lab in
-                let hosts = try await lab.hostsOnSwitch(count: 2)
-                let (a, b) = (hosts[0], hosts[1])
                 let directory = "/run/vxt-\(getpid())-privg-\(lab.id)"
                 defer { try? FileManager.default.removeItem(atPath: directory) }
-                let socket = directory + "/control.sock"
-                let tap = lab.interfaceName("vxg")
-                _ = try await lab.startRouter(
-                    on: a,
-                    config: """
-                        underlay: { local: \(a.underlayAddress) }
-                        networks:
-                          - { vni: 42, tap: \(tap), address: 198.19.0.1/24, flood: [\(b.underlayAddress)] }
-                        control: { listen: "unix:\(socket)", group: nogroup }
-                        """,
-                    taps: [tap])
+                let (a, _, socket) = try await startRouter(lab, socketDirectory: directory, control: ", group: nogroup")
                 // nobody's primary group is nogroup: the socket opens and the change is allowed.
                 let status = try await curl(
                     a, lab, as: "nobody", socket: socket, "POST", "/v1/networks/42/flood", body: #"{"remote": "198.18.0.66"}"#)
