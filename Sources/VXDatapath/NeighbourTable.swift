@@ -141,12 +141,10 @@ public final class NeighbourTable: @unchecked Sendable {
     /// entry replaces). An empty list removes them all.
     @discardableResult
     public func setIPs(_ ips: [IPAddress], of mac: MACAddress) -> SetOutcome {
+        guard fits(ips, for: mac) else { return .full }
         var wanted: [IPAddress] = []
         for ip in ips where !wanted.contains(ip) { wanted.append(ip) }
         let old = byMAC[mac] ?? []
-        let added = wanted.filter { find($0) == nil }.count
-        let dropped = old.filter { !wanted.contains($0) }.count
-        guard count - dropped + added <= maxEntries else { return .full }
         for ip in old where !wanted.contains(ip) { removeAddress(ip) }
         for ip in wanted {
             if let i = find(ip) {
@@ -165,6 +163,17 @@ public final class NeighbourTable: @unchecked Sendable {
         }
         byMAC[mac] = wanted.isEmpty ? nil : wanted
         return .set
+    }
+
+    /// Whether `setIPs(ips, of: mac)` would fit in `maxEntries` (so a caller can check before it
+    /// changes anything else).
+    public func fits(_ ips: [IPAddress], for mac: MACAddress) -> Bool {
+        var wanted: [IPAddress] = []
+        for ip in ips where !wanted.contains(ip) { wanted.append(ip) }
+        let old = byMAC[mac] ?? []
+        let added = wanted.filter { find($0) == nil }.count
+        let dropped = old.filter { !wanted.contains($0) }.count
+        return count - dropped + added <= maxEntries
     }
 
     /// Removes every address `mac` holds; returns them.

@@ -160,10 +160,7 @@ extension Router {
                 .conflict, "the FDB of vni \(network.vni) is full (max_entries \(network.fdb.maxEntries)); delete or flush entries first")
         }
         // Checked before the first write, so a refused request changes nothing.
-        let held = network.neighbours.ips(of: mac)
-        let added = ips.filter { network.neighbours.lookup($0) == nil }.count
-        let dropped = held.filter { !ips.contains($0) }.count
-        guard network.neighbours.count - dropped + added <= network.neighbours.maxEntries else {
+        guard network.neighbours.fits(ips, for: mac) else {
             throw ServiceError(
                 .conflict, "the MAC/IP table of vni \(network.vni) is full (\(network.neighbours.maxEntries) addresses)")
         }
