@@ -233,6 +233,17 @@ int vx_eventfd(void) {
     return fd < 0 ? -errno : fd;
 }
 
+int vx_allowed_cpus(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) < 0) return -errno;
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
+        if (CPU_ISSET(cpu, &set)) cpus[count++] = cpu;
+    }
+    return count;
+}
+
 int vx_pin_current_thread(int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -6,7 +6,7 @@ import VXWire
 
 public struct RouterConfig: Sendable, Equatable {
     public var underlay: UnderlayConfig
-    /// Worker threads; `nil` = "auto" (one per core).
+    /// Worker threads; `nil` = "auto" (one per CPU in the process affinity mask).
     public var workers: Int?
     public var networks: [NetworkConfig]
     /// The stats and control endpoint.

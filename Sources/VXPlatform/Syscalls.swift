@@ -85,6 +85,18 @@ public func monotonicMicroseconds() -> UInt64 {
 
 public func onlineCPUCount() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
+/// The CPUs this process may run on, lowest first: its affinity mask as `taskset`, systemd's
+/// `CPUAffinity=` or a cpuset left it (sched_getaffinity), not every CPU online — so a router
+/// confined to some CPUs starts one worker per CPU it has and pins them there, never on a CPU it
+/// was kept off. All online CPUs if the mask cannot be read.
+public func allowedCPUs() -> [Int] {
+    let capacity = 4096
+    let cpus = [Int32](unsafeUninitializedCapacity: capacity) { buffer, count in
+        count = max(0, Int(vx_allowed_cpus(buffer.baseAddress, Int32(capacity))))
+    }
+    return cpus.isEmpty ? Array(0..<onlineCPUCount()) : cpus.map(Int.init)
+}
+
 public func isRoot() -> Bool { geteuid() == 0 }
 
 /// For calls that return the error number itself (0 on success) instead of setting errno, like

@@ -125,7 +125,7 @@ public final class Router {
             configCapture = try Self.openCaptureFile(spec)
         }
         do {
-            try open(workerCount: config.workers ?? onlineCPUCount())
+            try open(workerCount: config.workers ?? allowedCPUs().count)
             if config.control.enabled, let startEndpoint {
                 endpoint = try startEndpoint(
                     RouterControl(
@@ -158,7 +158,8 @@ public final class Router {
             if let address = settings[network.index].address { try tap.assign(address) }
             try tap.setUp()
         }
-        let cpus = onlineCPUCount()
+        // Pinned only when there is a CPU of our own for each worker, and only to CPUs we may use.
+        let cpus = allowedCPUs()
         captureTap = CaptureTap(workers: workerCount, networks: networks.map(\.vni))
         for w in 0..<workerCount {
             let wcounters = WorkerCounters(networks: networks.count)
@@ -177,7 +178,7 @@ public final class Router {
                 devices: taps.map { $0.queues[w] }, link: link, forwarder: forwarder, batchSize: batchSize,
                 maxFrame: maxFrame, offloads: offloads)
             loops.append(
-                try WorkerLoop(worker: worker, cpu: workerCount <= cpus ? w : nil, busyPollMicroseconds: config.busyPoll))
+                try WorkerLoop(worker: worker, cpu: workerCount <= cpus.count ? cpus[w] : nil, busyPollMicroseconds: config.busyPoll))
             rings.append(ring)
             counters.append(wcounters)
             remoteCounters.append(wremotes)

@@ -46,7 +46,7 @@ struct Run: ParsableCommand {
     @Option(help: "The TAP's MAC, e.g. 02:11:22:33:44:55 (default: a stable MAC derived from /etc/machine-id and the VNI).")
     var mac: MACAddress?
 
-    @Option(help: "Worker threads (default: one per core).")
+    @Option(help: "Worker threads (default: one per CPU this process may run on).")
     var workers: Int?
 
     @Option(help: "Control endpoint: unix:PATH or ADDRESS:PORT (default unix:/run/vxrouter/control.sock; a TCP address needs --control-token-file; with --config, overrides control.listen).")

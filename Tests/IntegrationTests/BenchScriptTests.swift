@@ -39,7 +39,7 @@ struct BenchScriptTests {
     func help() throws {
         let result = try run(["bash", "Tools/bench/bench.sh", "--help"])
         #expect(result.status == 0, "\(result.output)")
-        for option in ["--quick", "--repeat", "--only", "--output"] {
+        for option in ["--quick", "--repeat", "--only", "--output", "--confine", "--no-latency"] {
             #expect(result.output.contains(option), "no \(option) in:\n\(result.output)")
         }
     }

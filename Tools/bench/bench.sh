@@ -2,15 +2,16 @@
 # The overlay benchmark, one command: vxrouter against the Linux kernel's vxlan, Open vSwitch's
 # userspace datapath and plain veth, each between two network namespaces over a veth underlay.
 # Prints a markdown table (medians, min–max, ratios to the kernel) and writes it to
-# Tools/bench/last-run.md. Full run ~10 minutes, --quick ~3.
+# Tools/bench/last-run.md. Full run ~13 minutes, --quick ~4.
 #
-#   sudo env "PATH=$PATH" Tools/bench/bench.sh [--quick] [--repeat N] [--seconds S] [--only a,b] [--output FILE]
+#   sudo env "PATH=$PATH" Tools/bench/bench.sh [--quick] [--confine] [--repeat N] [--seconds S] [--only a,b] [--output FILE]
 #
 # Installs what it needs when missing (iperf3, openvswitch-switch, iputils-ping, procps,
 # iproute2, kmod; apt-get update only then), builds the release router unless VXROUTER_BIN is
 # set (SCRATCH_PATH picks the build directory), and removes every namespace, router and OVS
 # daemon it started — on failure and Ctrl-C too. VXLOAD_BIN overrides where vxload is looked for
-# (default .build/release/vxload); without it, small packets are sent by iperf3 -u -l 64.
+# (default: built here, release); without it, small packets are sent by iperf3 -u -l 64 and the
+# latency percentiles are left out. --confine runs each host on a CPU of its own.
 # The measuring and the table are Tools/bench/bench.py (Python 3 standard library).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,13 +50,21 @@ for namespace in $(ip netns list 2>/dev/null | awk '$1 ~ /^vxb-/ {print $1}'); d
     timeout 10 ip netns del "$namespace" 2>/dev/null && say "removed stale namespace $namespace" || true
 done
 
-# 3. The router under test.
+# 3. The router under test, and vxload (the 64 B rate and the latency percentiles).
+scratch=()
+if [[ -n ${SCRATCH_PATH:-} ]]; then scratch=(--scratch-path "$SCRATCH_PATH"); fi
 if [[ -z ${VXROUTER_BIN:-} ]]; then
-    scratch=()
-    if [[ -n ${SCRATCH_PATH:-} ]]; then scratch=(--scratch-path "$SCRATCH_PATH"); fi
     say "building vxrouter (release)"
     swift build "${scratch[@]}" -c release --product vxrouter
     VXROUTER_BIN="$(swift build "${scratch[@]}" -c release --show-bin-path)/vxrouter"
+fi
+if [[ -z ${VXLOAD_BIN:-} ]]; then
+    say "building vxload (release)"
+    if swift build "${scratch[@]}" -c release --product vxload; then
+        export VXLOAD_BIN="$(swift build "${scratch[@]}" -c release --show-bin-path)/vxload"
+    else
+        say "vxload did not build: small packets by iperf3, no latency percentiles"
+    fi
 fi
 export VXROUTER_BIN
 

@@ -76,6 +76,8 @@ int vx_block_signals(const int *signals, int count);
 int vx_eventfd(void);
 
 // CPU pinning: cpu_set_t is a macro-driven bitset.
+// The CPUs the calling thread may run on (sched_getaffinity), lowest first; count or -errno.
+int vx_allowed_cpus(int *cpus, int capacity);
 int vx_pin_current_thread(int cpu);
 
 // Message flags and socket options whose headers Swift does not import cleanly.
