@@ -91,7 +91,7 @@ let package = Package(
             ]
         ),
         // Microbenchmarks (release mode): swift run -c release vxbench
-        .executableTarget(name: "vxbench", dependencies: ["VXDatapath", "VXWire"], path: "Tools/vxbench"),
+        .executableTarget(name: "vxbench", dependencies: ["VXDatapath", "VXWire", "VXTestSupport"], path: "Tools/vxbench"),
         // libpcap (apt: libpcap-dev), unwrapped, for every tool that reads or writes captures.
         .systemLibrary(name: "CPcap", path: "Sources/CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // The load generator: vxload run|send|sink (README "Load generator").
@@ -118,7 +118,11 @@ let package = Package(
         // Test-only: counts heap allocations per thread by interposing malloc (see its header).
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "VXCaptureTests", dependencies: ["VXCapture", "VXDatapath", "VXWire", "CPcap"]),
-        .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire", "CMallocCounter"]),
+        // Test support (a regular target, so vxbench can use it too, as wireguard-go's tuntest and
+        // bindtest serve its tests and benchmarks): fake TAP and underlay, frame builders, and a
+        // steady one-network datapath wired as the router wires a worker (WorkerWiring).
+        .target(name: "VXTestSupport", dependencies: ["VXDatapath", "VXWire"], path: "Tests/VXTestSupport"),
+        .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire", "VXTestSupport", "CMallocCounter"]),
         // Test-only: makes UDP GSO sends fail with EIO on demand by interposing sendmmsg (see its header).
         .target(name: "CSendFault", path: "Tests/CSendFault"),
         .testTarget(name: "VXPlatformTests", dependencies: ["VXPlatform", "VXDatapath", "VXWire", "CSendFault"]),
