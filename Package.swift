@@ -27,6 +27,10 @@ let package = Package(
         .target(name: "VXDatapath", dependencies: ["VXWire"]),
         .target(name: "CVXLinux"),
         .target(name: "VXPlatform", dependencies: ["CVXLinux", "VXDatapath", "VXWire"]),
+        // vxload's own platform pieces (namespaces, packet sockets) on VXPlatform's errno policy,
+        // so the router's platform layer carries only what the router uses.
+        .target(name: "CVXLoadLinux"),
+        .target(name: "VXLoadPlatform", dependencies: ["CVXLoadLinux", "VXPlatform"]),
         // The config model, its YAML reader and the rules every source of config shares.
         .target(
             name: "VXConfig",
@@ -98,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "vxload",
             dependencies: [
-                "VXWire", "VXPlatform", "CVXLinux", "CPcap",
+                "VXWire", "VXPlatform", "VXLoadPlatform", "CVXLinux", "CPcap",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
