@@ -57,7 +57,8 @@ let package = Package(
             ]
         ),
         // Packet capture: the writer thread, libpcap files and streams, BPF filters on inner frames.
-        .target(name: "VXCapture", dependencies: ["VXDatapath", "VXPlatform", "VXWire", "CPcap"]),
+        // Its summary is the API's CaptureInfo (VXControlAPI: Foundation only), defined once.
+        .target(name: "VXCapture", dependencies: ["VXControlAPI", "VXDatapath", "VXPlatform", "VXWire", "CPcap"]),
         // Cluster mode: the etcd v3 client (JSON gateway), the key model and the reconciler, the
         // publishing/watching client. It steers the router through a table protocol of its own, so it
         // builds and tests without the runtime; the executable wires it to the RouterService.
