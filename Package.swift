@@ -27,6 +27,10 @@ let package = Package(
         .target(name: "VXDatapath", dependencies: ["VXWire"]),
         .target(name: "CVXLinux"),
         .target(name: "VXPlatform", dependencies: ["CVXLinux", "VXDatapath", "VXWire"]),
+        // vxload's own platform pieces (namespaces, packet sockets) on VXPlatform's errno policy,
+        // so the router's platform layer carries only what the router uses.
+        .target(name: "CVXLoadLinux"),
+        .target(name: "VXLoadPlatform", dependencies: ["CVXLoadLinux", "VXPlatform"]),
         // The config model, its YAML reader and the rules every source of config shares.
         .target(
             name: "VXConfig",
@@ -53,7 +57,8 @@ let package = Package(
             ]
         ),
         // Packet capture: the writer thread, libpcap files and streams, BPF filters on inner frames.
-        .target(name: "VXCapture", dependencies: ["VXDatapath", "VXPlatform", "VXWire", "CPcap"]),
+        // Its summary is the API's CaptureInfo (VXControlAPI: Foundation only), defined once.
+        .target(name: "VXCapture", dependencies: ["VXControlAPI", "VXDatapath", "VXPlatform", "VXWire", "CPcap"]),
         // Cluster mode: the etcd v3 client (JSON gateway), the key model and the reconciler, the
         // publishing/watching client. It steers the router through a table protocol of its own, so it
         // builds and tests without the runtime; the executable wires it to the RouterService.
@@ -91,14 +96,14 @@ let package = Package(
             ]
         ),
         // Microbenchmarks (release mode): swift run -c release vxbench
-        .executableTarget(name: "vxbench", dependencies: ["VXDatapath", "VXWire"], path: "Tools/vxbench"),
+        .executableTarget(name: "vxbench", dependencies: ["VXDatapath", "VXWire", "VXTestSupport"], path: "Tools/vxbench"),
         // libpcap (apt: libpcap-dev), unwrapped, for every tool that reads or writes captures.
         .systemLibrary(name: "CPcap", path: "Sources/CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // The load generator: vxload run|send|sink (README "Load generator").
         .executableTarget(
             name: "vxload",
             dependencies: [
-                "VXWire", "VXPlatform", "CVXLinux", "CPcap",
+                "VXWire", "VXPlatform", "VXLoadPlatform", "CVXLinux", "CPcap",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -118,7 +123,11 @@ let package = Package(
         // Test-only: counts heap allocations per thread by interposing malloc (see its header).
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "VXCaptureTests", dependencies: ["VXCapture", "VXDatapath", "VXWire", "CPcap"]),
-        .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire", "CMallocCounter"]),
+        // Test support (a regular target, so vxbench can use it too, as wireguard-go's tuntest and
+        // bindtest serve its tests and benchmarks): fake TAP and underlay, frame builders, and a
+        // steady one-network datapath wired as the router wires a worker (WorkerWiring).
+        .target(name: "VXTestSupport", dependencies: ["VXDatapath", "VXWire"], path: "Tests/VXTestSupport"),
+        .testTarget(name: "VXDatapathTests", dependencies: ["VXDatapath", "VXWire", "VXTestSupport", "CMallocCounter"]),
         // Test-only: makes UDP GSO sends fail with EIO on demand by interposing sendmmsg (see its header).
         .target(name: "CSendFault", path: "Tests/CSendFault"),
         .testTarget(name: "VXPlatformTests", dependencies: ["VXPlatform", "VXDatapath", "VXWire", "CSendFault"]),

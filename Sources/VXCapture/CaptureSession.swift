@@ -12,6 +12,7 @@
 import CPcap
 import Foundation
 import Synchronization
+import VXControlAPI
 import VXDatapath
 import VXPlatform
 import VXWire
@@ -115,35 +116,9 @@ public enum CaptureEnd: String, Sendable {
     case writeError = "write_error"
 }
 
-/// What a capture did; any thread may read it while it runs.
-public struct CaptureSummary: Sendable, Encodable {
-    public var id: UInt32
-    public var running: Bool
-    public var points: [String]
-    public var vni: UInt32?
-    public var remote: String?
-    public var filter: String?
-    public var snaplen: Int
-    public var file: String?
-    /// Records written (for streams: delivered to the client).
-    public var records: UInt64
-    /// Copies the filter (or VNI of an unattributed packet) did not select.
-    public var filteredOut: UInt64
-    /// Copies lost because a worker's capture ring was full: the capture's loss, never a forwarded packet's.
-    public var ringFull: UInt64
-    /// Stream records left out because the client read too slowly (whole records; the stream
-    /// stays valid pcap). 0 for files.
-    public var slowClient: UInt64
-    public var files: [String]
-    public var seconds: Double
-    public var ended: String?
-    public var error: String?
-
-    enum CodingKeys: String, CodingKey {
-        case id, running, points, vni, remote, filter, snaplen, file, records, files, seconds, ended, error
-        case filteredOut = "filtered_out", ringFull = "ring_full", slowClient = "slow_client"
-    }
-}
+/// What a capture did; any thread may read it while it runs. The API's own model (the control
+/// endpoint returns it as it is, `CaptureSummary` in api/openapi.yaml), so the fields exist once.
+public typealias CaptureSummary = CaptureInfo
 
 public final class CaptureSession: @unchecked Sendable {
     public let spec: CaptureSpec

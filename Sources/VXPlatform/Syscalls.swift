@@ -24,9 +24,10 @@ public struct SystemError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Runs a call that returns -1 and sets errno on failure. Retries EINTR; returns nil for
-/// EAGAIN/EWOULDBLOCK; throws anything else.
+/// EAGAIN/EWOULDBLOCK; throws anything else. `package`: the tools' own platform targets
+/// (VXLoadPlatform) keep this one policy rather than writing their own.
 @inline(__always)
-func syscall<T: FixedWidthInteger>(
+package func syscall<T: FixedWidthInteger>(
     _ call: String, context: @autoclosure () -> String = "", _ body: () -> T
 ) throws(SystemError) -> T? {
     while true {
@@ -41,7 +42,7 @@ func syscall<T: FixedWidthInteger>(
 
 /// For the shim's calls that return -errno instead of setting errno.
 @inline(__always)
-func shimCall(_ call: String, context: @autoclosure () -> String = "", _ body: () -> Int32) throws(SystemError)
+package func shimCall(_ call: String, context: @autoclosure () -> String = "", _ body: () -> Int32) throws(SystemError)
     -> Int32
 {
     while true {

@@ -80,7 +80,7 @@ extension Router {
 
     /// `GET /v1/capture`: the running capture, else the last one, else none.
     func captureStatus() -> CaptureStatus {
-        CaptureStatus(capture: (capture?.summary ?? lastCapture).map(CaptureInfo.init), ringFullTotal: captureTap.refusedTotal)
+        CaptureStatus(capture: capture?.summary ?? lastCapture, ringFullTotal: captureTap.refusedTotal)
     }
 
     /// `POST /v1/capture`.
@@ -112,7 +112,7 @@ extension Router {
         } catch {
             throw ServiceError(.failed, "\(error)")
         }
-        return CaptureStatus(capture: capture.map { CaptureInfo($0.summary) }, ringFullTotal: captureTap.refusedTotal)
+        return CaptureStatus(capture: capture?.summary, ringFullTotal: captureTap.refusedTotal)
     }
 
     /// `DELETE /v1/capture`.
@@ -120,7 +120,7 @@ extension Router {
         reapCapture()
         guard capture != nil else { throw ServiceError(.notFound, "no capture is running") }
         let summary = stopCapture()
-        return CaptureStatus(capture: summary.map(CaptureInfo.init), ringFullTotal: captureTap.refusedTotal)
+        return CaptureStatus(capture: summary, ringFullTotal: captureTap.refusedTotal)
     }
 
     /// `GET /v1/capture/stream`: checks the parameters and starts the capture into `sink`.
@@ -161,16 +161,6 @@ extension Router {
         } catch {
             throw ServiceError(.invalid, error.message)
         }
-    }
-}
-
-extension CaptureInfo {
-    init(_ summary: CaptureSummary) {
-        self.init(
-            id: summary.id, running: summary.running, points: summary.points, vni: summary.vni, remote: summary.remote,
-            filter: summary.filter, snaplen: summary.snaplen, file: summary.file, records: summary.records,
-            filteredOut: summary.filteredOut, ringFull: summary.ringFull, slowClient: summary.slowClient,
-            files: summary.files, seconds: summary.seconds, ended: summary.ended, error: summary.error)
     }
 }
 

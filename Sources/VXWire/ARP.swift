@@ -57,19 +57,13 @@ public struct ARPPacket {
 }
 
 extension EthernetFrame {
-    /// Where the frame's payload starts after up to two VLAN tags (802.1Q, 802.1ad), and its
-    /// EtherType. The tags, if any, sit between byte 12 and `payload - 2`. `length` ≥ 14.
+    /// Where the frame's payload starts after up to `FrameLayout.maxTags` VLAN tags (802.1Q,
+    /// 802.1ad), and its EtherType: the one link walk (`FrameLayout.link`). The tags, if any, sit
+    /// between byte 12 and `payload - 2`. `length` ≥ 14. A tag cut off by the frame's end leaves
+    /// the tag's own EtherType, which no caller answers.
     @inline(__always)
     public static func payloadOffset(_ base: UnsafeRawPointer, length: Int) -> (payload: Int, etherType: UInt16) {
-        var offset = 12
-        var etherType = EthernetFrame.etherType(base)
-        var tags = 0
-        while etherType == etherTypeVLAN || etherType == etherTypeQinQ, tags < 2, offset + 6 <= length {
-            offset += 4
-            etherType = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-            tags += 1
-        }
-        return (offset + 2, etherType)
+        FrameLayout.link(base, length: length) ?? (headerSize, etherType(base))
     }
 
     /// Writes an Ethernet header addressed `destination` from `source` at `to`, copying the VLAN

@@ -37,13 +37,14 @@ public struct TCPCoalescer: ~Copyable {
     }
 
     struct Shape {
-        var l3: Int
-        var l4: Int
+        var layout: FrameLayout
         var headerLength: Int
         var payloadLength: Int
-        var isIPv6: Bool
         var seq: UInt32
         var psh: Bool
+        var l3: Int { layout.l3 }
+        var l4: Int { layout.l4 }
+        var isIPv6: Bool { layout.isIPv6 }
     }
 
     /// pieces[0] is the virtio header, pieces[1] the first frame, then one payload per segment.
@@ -55,7 +56,7 @@ public struct TCPCoalescer: ~Copyable {
     var headVerified = false
     var head: UnsafeMutableRawPointer
     var headLength = 0
-    var headShape = Shape(l3: 0, l4: 0, headerLength: 0, payloadLength: 0, isIPv6: false, seq: 0, psh: false)
+    var headShape = Shape(layout: .empty, headerLength: 0, payloadLength: 0, seq: 0, psh: false)
     var headIsCandidate = false
     /// The head's unfinished checksum, when the caller found one: its header if it goes out alone.
     var headPartial = PartialChecksum.none
@@ -181,20 +182,14 @@ public struct TCPCoalescer: ~Copyable {
     func finishHead() -> VirtioNetHeader {
         let h = headShape
         let l4Length = h.headerLength - h.l4 + payloadTotal
-        if h.isIPv6 {
-            head.storeBytes(of: UInt16(truncatingIfNeeded: l4Length).bigEndian, toByteOffset: h.l3 + 4, as: UInt16.self)
-        } else {
-            let ihl = h.l4 - h.l3
-            head.storeBytes(of: UInt16(truncatingIfNeeded: ihl + l4Length).bigEndian, toByteOffset: h.l3 + 2, as: UInt16.self)
-            InternetChecksum.fillIPv4Header(head + h.l3, headerLength: ihl)
-        }
+        h.layout.writeIPLengths(into: head, transportLength: l4Length)
         if lastPSH {
             let flags = head.load(fromByteOffset: h.l4 + 13, as: UInt8.self)
             head.storeBytes(of: flags | TCPFlags.psh, toByteOffset: h.l4 + 13, as: UInt8.self)
         }
         // NEEDS_CSUM: the field holds the pseudo-header sum, folded but not complemented.
         let pseudo = InternetChecksum.pseudoHeaderSum(
-            addresses: head + h.l3 + (h.isIPv6 ? 8 : 12), addressSize: h.isIPv6 ? 16 : 4, protocol: 6, length: l4Length)
+            addresses: head + h.layout.addresses, addressSize: h.layout.addressSize, protocol: 6, length: l4Length)
         head.storeBytes(of: InternetChecksum.fold(pseudo).bigEndian, toByteOffset: h.l4 + 16, as: UInt16.self)
         return VirtioNetHeader(
             flags: VirtioNetHeader.flagNeedsChecksum,
@@ -206,35 +201,18 @@ public struct TCPCoalescer: ~Copyable {
     /// Rule 1: the frame's layout if it may be coalesced at all.
     @inline(__always)
     static func shape(_ frame: UnsafeRawPointer, length: Int) -> Shape? {
-        guard let (l3, etherType) = FrameLayout.link(frame, length: length) else { return nil }
-        let l4: Int
-        let v6: Bool
-        if etherType == EthernetFrame.etherTypeIPv4 {
-            guard length >= l3 + 20 + 20, frame.load(fromByteOffset: l3, as: UInt8.self) == 0x45,
-                frame.load(fromByteOffset: l3 + 9, as: UInt8.self) == 6,
-                UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 6, as: UInt16.self)) & 0x3FFF == 0,
-                Int(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 2, as: UInt16.self))) == length - l3,
-                InternetChecksum.ipv4HeaderValid(frame + l3, headerLength: 20)
-            else { return nil }
-            l4 = l3 + 20
-            v6 = false
-        } else if etherType == EthernetFrame.etherTypeIPv6 {
-            guard length >= l3 + 40 + 20, frame.load(fromByteOffset: l3, as: UInt8.self) >> 4 == 6,
-                frame.load(fromByteOffset: l3 + 6, as: UInt8.self) == 6,
-                Int(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 4, as: UInt16.self))) == length - l3 - 40
-            else { return nil }
-            l4 = l3 + 40
-            v6 = true
-        } else {
-            return nil
-        }
-        let tcpLength = Int(frame.load(fromByteOffset: l4 + 12, as: UInt8.self) >> 4) * 4
+        // TCP right behind a plain IP header (no options or extension headers), not a fragment,
+        // the IP packet filling the frame (no padding), and the IPv4 header checksum right.
+        guard let layout = FrameLayout(ip: frame, length: length), layout.ipEnd == length,
+            layout.hasPlainNetworkHeader, let tcpLength = layout.tcpHeaderLength(frame),
+            layout.isIPv6 || InternetChecksum.ipv4HeaderValid(frame + layout.l3, headerLength: 20)
+        else { return nil }
+        let l4 = layout.l4
         let flags = frame.load(fromByteOffset: l4 + 13, as: UInt8.self)
-        guard tcpLength >= 20, l4 + tcpLength < length, flags & ~(TCPFlags.ack | TCPFlags.psh) == 0,
-            flags & TCPFlags.ack != 0
+        guard l4 + tcpLength < length, flags & ~(TCPFlags.ack | TCPFlags.psh) == 0, flags & TCPFlags.ack != 0
         else { return nil }
         return Shape(
-            l3: l3, l4: l4, headerLength: l4 + tcpLength, payloadLength: length - l4 - tcpLength, isIPv6: v6,
+            layout: layout, headerLength: l4 + tcpLength, payloadLength: length - l4 - tcpLength,
             seq: UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: l4 + 4, as: UInt32.self)),
             psh: flags & TCPFlags.psh != 0)
     }
@@ -245,8 +223,7 @@ public struct TCPCoalescer: ~Copyable {
     static func checksumValid(_ frame: UnsafeRawPointer, length: Int, _ s: Shape) -> Bool {
         let l4Length = length - s.l4
         let pseudo = InternetChecksum.pseudoHeaderSum(
-            addresses: frame + s.l3 + (s.isIPv6 ? 8 : 12), addressSize: s.isIPv6 ? 16 : 4, protocol: 6,
-            length: l4Length)
+            addresses: frame + s.layout.addresses, addressSize: s.layout.addressSize, protocol: 6, length: l4Length)
         let field = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: s.l4 + 16, as: UInt16.self))
         if InnerChecksum.isUnfinished(field: field, pseudoHeaderSum: pseudo) { return true }
         return InternetChecksum.fold(InternetChecksum.sum(frame + s.l4, count: l4Length, initial: pseudo)) == 0xFFFF

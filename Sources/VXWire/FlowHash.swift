@@ -6,33 +6,27 @@ public enum FlowHash {
     /// Hashes the frame at `base` of `length` bytes (length ≥ 14, checked by the caller).
     @inline(__always)
     public static func hash(frame base: UnsafeRawPointer, length: Int) -> UInt64 {
-        // Tags walked as everywhere else; a tag cut off by the end leaves a frame hashed by MACs.
-        let (l3, etherType) = FrameLayout.link(base, length: length) ?? (length, EthernetFrame.etherType(base))
-        if etherType == EthernetFrame.etherTypeIPv4, l3 + 20 <= length {
-            let versionIHL = base.load(fromByteOffset: l3, as: UInt8.self)
-            let headerLength = Int(versionIHL & 0x0F) * 4
-            let fragment = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: l3 + 6, as: UInt16.self))
-            let proto = base.load(fromByteOffset: l3 + 9, as: UInt8.self)
-            let addresses = base.loadUnaligned(fromByteOffset: l3 + 12, as: UInt64.self)
-            var h = mix(addresses ^ UInt64(proto) << 56)
-            // Ports only on the first (or only) fragment-free packet: later fragments carry none,
-            // and a flow must keep one source port.
-            if fragment & 0x3FFF == 0, headerLength >= 20, isPortProtocol(proto), l3 + headerLength + 4 <= length {
-                h = mix(h ^ UInt64(base.loadUnaligned(fromByteOffset: l3 + headerLength, as: UInt32.self)))
+        if let ip = FrameLayout(ip: base, length: length) {
+            let proto = ip.transportProtocol
+            var h: UInt64
+            if ip.isIPv6 {
+                let a = ip.addresses
+                h = mix(base.loadUnaligned(fromByteOffset: a, as: UInt64.self) ^ UInt64(proto) << 56)
+                h = mix(h ^ base.loadUnaligned(fromByteOffset: a + 8, as: UInt64.self))
+                h = mix(h ^ base.loadUnaligned(fromByteOffset: a + 16, as: UInt64.self))
+                h = mix(h ^ base.loadUnaligned(fromByteOffset: a + 24, as: UInt64.self))
+            } else {
+                h = mix(base.loadUnaligned(fromByteOffset: ip.addresses, as: UInt64.self) ^ UInt64(proto) << 56)
             }
+            // Ports only where the layout found a transport header: fragments (the first one
+            // included) carry none the layout will read, so every fragment of a datagram, and
+            // the flow, keeps one source port.
+            if isPortProtocol(proto), let ports = ip.ports(base) { h = mix(h ^ UInt64(ports)) }
             return h
         }
-        if etherType == EthernetFrame.etherTypeIPv6, l3 + 40 <= length {
-            let next = base.load(fromByteOffset: l3 + 6, as: UInt8.self)
-            var h = mix(base.loadUnaligned(fromByteOffset: l3 + 8, as: UInt64.self) ^ UInt64(next) << 56)
-            h = mix(h ^ base.loadUnaligned(fromByteOffset: l3 + 16, as: UInt64.self))
-            h = mix(h ^ base.loadUnaligned(fromByteOffset: l3 + 24, as: UInt64.self))
-            h = mix(h ^ base.loadUnaligned(fromByteOffset: l3 + 32, as: UInt64.self))
-            if isPortProtocol(next), l3 + 44 <= length {
-                h = mix(h ^ UInt64(base.loadUnaligned(fromByteOffset: l3 + 40, as: UInt32.self)))
-            }
-            return h
-        }
+        // Not IP, or an IP header inconsistent with itself or the buffer: hashed by the MACs and
+        // the EtherType behind the tags (a tag cut off by the end: the outer EtherType).
+        let etherType = FrameLayout.link(base, length: length)?.etherType ?? EthernetFrame.etherType(base)
         let macs = EthernetFrame.destination(base).rawValue << 16 ^ EthernetFrame.source(base).rawValue
         return mix(macs ^ UInt64(etherType) << 48)
     }

@@ -28,6 +28,13 @@ public struct FrameLayout: Equatable, Sendable {
     /// IPv4 with MF set or a non-zero offset, or IPv6 with a fragment header.
     public var isFragment: Bool
 
+    /// A layout of nothing, for storage that holds one before any frame has been walked.
+    public static let empty = FrameLayout()
+
+    init() {
+        (l3, etherType, isIPv6, ipEnd, l4, transportProtocol, isFragment) = (0, 0, false, 0, 0, 0, false)
+    }
+
     /// The link walk alone: the network header's offset and EtherType, at most `maxTags` tags
     /// stepped over; nil for a frame too short to say.
     @inline(__always)
@@ -50,6 +57,19 @@ public struct FrameLayout: Equatable, Sendable {
     /// claiming more than the buffer holds).
     @inline(__always)
     public init?(ip frame: UnsafeRawPointer, length: Int) {
+        self.init(frame, length: length, trustingLengthFields: true)
+    }
+
+    /// The same walk over a GSO super-frame read from an offloading TAP, whose IP length fields
+    /// are whatever its sender left there (the segmenter rewrites them per segment): the packet
+    /// is taken to run to the end of the buffer (`ipEnd == length`).
+    @inline(__always)
+    public init?(superFrame frame: UnsafeRawPointer, length: Int) {
+        self.init(frame, length: length, trustingLengthFields: false)
+    }
+
+    @inline(__always)
+    init?(_ frame: UnsafeRawPointer, length: Int, trustingLengthFields: Bool) {
         guard let (l3, etherType) = Self.link(frame, length: length) else { return nil }
         self.l3 = l3
         self.etherType = etherType
@@ -57,7 +77,9 @@ public struct FrameLayout: Equatable, Sendable {
             guard length >= l3 + 20 else { return nil }
             let versionIHL = frame.load(fromByteOffset: l3, as: UInt8.self)
             let ihl = Int(versionIHL & 0x0F) * 4
-            let total = Int(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 2, as: UInt16.self)))
+            let total =
+                trustingLengthFields
+                ? Int(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 2, as: UInt16.self))) : length - l3
             guard versionIHL >> 4 == 4, ihl >= 20, total >= ihl, l3 + total <= length else { return nil }
             let fragment = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 6, as: UInt16.self))
             isIPv6 = false
@@ -70,7 +92,9 @@ public struct FrameLayout: Equatable, Sendable {
         guard etherType == EthernetFrame.etherTypeIPv6, length >= l3 + 40,
             frame.load(fromByteOffset: l3, as: UInt8.self) >> 4 == 6
         else { return nil }
-        let payload = Int(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 4, as: UInt16.self)))
+        let payload =
+            trustingLengthFields
+            ? Int(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 4, as: UInt16.self))) : length - l3 - 40
         guard l3 + 40 + payload <= length else { return nil }
         isIPv6 = true
         ipEnd = l3 + 40 + payload
@@ -107,4 +131,50 @@ public struct FrameLayout: Equatable, Sendable {
     /// Bytes of the transport header and its payload (0 when there is no transport header).
     @inline(__always)
     public var transportLength: Int { l4 == 0 ? 0 : ipEnd - l4 }
+
+    /// Bytes of the IP header(s) in front of the transport header: the IPv4 header with its
+    /// options, or the IPv6 header and the extension headers stepped over.
+    @inline(__always)
+    public var networkHeaderLength: Int { l4 - l3 }
+
+    /// Whether the transport header follows the fixed IP header directly (no IPv4 options, no
+    /// IPv6 extension headers).
+    @inline(__always)
+    public var hasPlainNetworkHeader: Bool { l4 == l3 + (isIPv6 ? 40 : 20) }
+
+    /// The TCP header's length (its data offset) when the transport header is TCP and the whole
+    /// header lies within the packet; nil otherwise.
+    @inline(__always)
+    public func tcpHeaderLength(_ frame: UnsafeRawPointer) -> Int? {
+        guard l4 != 0, transportProtocol == 6, l4 + 20 <= ipEnd else { return nil }
+        let size = Int(frame.load(fromByteOffset: l4 + 12, as: UInt8.self) >> 4) * 4
+        guard size >= 20, l4 + size <= ipEnd else { return nil }
+        return size
+    }
+
+    /// The first four bytes of the transport header (the two ports of TCP, UDP and SCTP), when
+    /// there is a transport header that long.
+    @inline(__always)
+    public func ports(_ frame: UnsafeRawPointer) -> UInt32? {
+        guard l4 != 0, l4 + 4 <= ipEnd else { return nil }
+        return frame.loadUnaligned(fromByteOffset: l4, as: UInt32.self)
+    }
+
+    /// Writes a segment's lengths into its copied headers at `out` (laid out as this frame): the
+    /// IPv6 payload length, or the IPv4 total length and then the header checksum, for a
+    /// transport header and payload of `transportLength` bytes. `id` (IPv4 only) is written
+    /// first when given. The segmenter and the coalescer's merged head both end this way.
+    @inline(__always)
+    public func writeIPLengths(into out: UnsafeMutableRawPointer, transportLength: Int, id: UInt16? = nil) {
+        if isIPv6 {
+            let payload = l4 - l3 - 40 + transportLength
+            out.storeBytes(of: UInt16(truncatingIfNeeded: payload).bigEndian, toByteOffset: l3 + 4, as: UInt16.self)
+        } else {
+            let ihl = l4 - l3
+            out.storeBytes(
+                of: UInt16(truncatingIfNeeded: ihl + transportLength).bigEndian, toByteOffset: l3 + 2, as: UInt16.self)
+            if let id { out.storeBytes(of: id.bigEndian, toByteOffset: l3 + 4, as: UInt16.self) }
+            InternetChecksum.fillIPv4Header(out + l3, headerLength: ihl)
+        }
+    }
 }

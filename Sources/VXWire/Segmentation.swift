@@ -28,12 +28,14 @@ public enum Offload {
 public struct GSOSegmenter {
     public let frame: UnsafeRawPointer
     public let length: Int
-    /// Offsets of the IP and L4 headers, and of the payload (= every header's length).
-    public let l3: Int
-    public let l4: Int
+    /// Where the IP and L4 headers lie (the IP length fields not trusted: they are rewritten).
+    public let layout: FrameLayout
+    public var l3: Int { layout.l3 }
+    public var l4: Int { layout.l4 }
+    public var isIPv6: Bool { layout.isIPv6 }
+    /// Offset of the payload (= every header's length).
     public let headerLength: Int
     public let gsoSize: Int
-    public let isIPv6: Bool
     public let isTCP: Bool
     /// Index of the next segment to produce.
     public private(set) var index = 0
@@ -49,42 +51,26 @@ public struct GSOSegmenter {
         case VirtioNetHeader.gsoUDPL4: tcp = false
         default: return nil
         }
-        guard header.gsoSize > 0, let (l3, etherType) = FrameLayout.link(frame, length: length) else { return nil }
-        let l4: Int
-        let v6: Bool
-        if etherType == EthernetFrame.etherTypeIPv4 {
-            guard kind != VirtioNetHeader.gsoTCPv6, length >= l3 + 20 else { return nil }
-            let versionIHL = frame.load(fromByteOffset: l3, as: UInt8.self)
-            let ihl = Int(versionIHL & 0x0F) * 4
-            guard versionIHL >> 4 == 4, ihl >= 20, length >= l3 + ihl else { return nil }
-            guard frame.load(fromByteOffset: l3 + 9, as: UInt8.self) == (tcp ? 6 : 17) else { return nil }
-            l4 = l3 + ihl
-            v6 = false
-        } else if etherType == EthernetFrame.etherTypeIPv6 {
-            guard kind != VirtioNetHeader.gsoTCPv4, length >= l3 + 40 else { return nil }
-            guard frame.load(fromByteOffset: l3, as: UInt8.self) >> 4 == 6 else { return nil }
-            guard frame.load(fromByteOffset: l3 + 6, as: UInt8.self) == (tcp ? 6 : 17) else { return nil }
-            l4 = l3 + 40
-            v6 = true
-        } else {
-            return nil
-        }
+        guard header.gsoSize > 0, let layout = FrameLayout(superFrame: frame, length: length),
+            layout.l4 != 0, layout.transportProtocol == (tcp ? 6 : 17),
+            kind != (layout.isIPv6 ? VirtioNetHeader.gsoTCPv4 : VirtioNetHeader.gsoTCPv6),
+            // IPv6 extension headers are not cut here; IPv4 options are.
+            !layout.isIPv6 || layout.hasPlainNetworkHeader
+        else { return nil }
+        let l4 = layout.l4
         let l4HeaderLength: Int
         if tcp {
-            guard length >= l4 + 20 else { return nil }
-            l4HeaderLength = Int(frame.load(fromByteOffset: l4 + 12, as: UInt8.self) >> 4) * 4
-            guard l4HeaderLength >= 20 else { return nil }
+            guard let size = layout.tcpHeaderLength(frame) else { return nil }
+            l4HeaderLength = size
         } else {
             l4HeaderLength = UDPHeader.size
         }
         guard length > l4 + l4HeaderLength else { return nil }
         self.frame = frame
         self.length = length
-        self.l3 = l3
-        self.l4 = l4
+        self.layout = layout
         headerLength = l4 + l4HeaderLength
         gsoSize = Int(header.gsoSize)
-        isIPv6 = v6
         isTCP = tcp
         segmentCount = (length - headerLength + gsoSize - 1) / gsoSize
     }
@@ -117,19 +103,15 @@ public struct GSOSegmenter {
         let payload = min(gsoSize, length - payloadStart)
         out.copyMemory(from: frame, byteCount: headerLength)
         let l4Length = headerLength - l4 + payload
-        if isIPv6 {
-            out.storeBytes(of: UInt16(truncatingIfNeeded: l4Length).bigEndian, toByteOffset: l3 + 4, as: UInt16.self)
-        } else {
-            let ihl = l4 - l3
-            out.storeBytes(of: UInt16(truncatingIfNeeded: ihl + l4Length).bigEndian, toByteOffset: l3 + 2, as: UInt16.self)
-            let id = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 4, as: UInt16.self))
-            out.storeBytes(of: (id &+ UInt16(truncatingIfNeeded: k)).bigEndian, toByteOffset: l3 + 4, as: UInt16.self)
-            InternetChecksum.fillIPv4Header(out + l3, headerLength: ihl)
-        }
-        let addressSize = isIPv6 ? 16 : 4
-        let addresses = out + l3 + (isIPv6 ? 8 : 12)
+        // IPv4: the ID advances by one per segment.
+        let id =
+            isIPv6
+            ? nil
+            : UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: l3 + 4, as: UInt16.self)) &+ UInt16(truncatingIfNeeded: k)
+        layout.writeIPLengths(into: out, transportLength: l4Length, id: id)
         let pseudo = InternetChecksum.pseudoHeaderSum(
-            addresses: addresses, addressSize: addressSize, protocol: isTCP ? 6 : 17, length: l4Length)
+            addresses: out + layout.addresses, addressSize: layout.addressSize, protocol: isTCP ? 6 : 17,
+            length: l4Length)
         // The L4 header is a whole number of 16-bit words (TCP: 4-byte units, UDP: 8 bytes), so the
         // header's sum and the payload's add up to the sum over the segment (RFC 1071 §2(C)).
         let body = frame + payloadStart

@@ -2,6 +2,7 @@
 // capture ring, with which point, direction, reason and packet number — and nothing while no
 // capture runs.
 import Testing
+import VXTestSupport
 import VXWire
 
 @testable import VXDatapath
@@ -94,14 +95,9 @@ struct CaptureHookTests {
     @Test func aSuperFrameIsRecordedAsItsSegments() {
         let tap = CaptureTap(workers: 1, networks: [VNI(42)!], slots: 64, slotBytes: 2048)
         let h = Harness(offloads: true, captureTap: tap)
-        h.setStatic(0, AllocationTests.remoteMAC, behind: "192.0.2.10")
+        h.setStatic(0, SteadyDatapath.remoteMAC, behind: "192.0.2.10")
         _ = tap.start(CaptureSelection(points: [.inner, .outer], snapLength: 2048))
-        let header = VirtioNetHeader(
-            flags: VirtioNetHeader.flagNeedsChecksum, gsoType: VirtioNetHeader.gsoTCPv4, headerLength: 66,
-            gsoSize: 1398, checksumStart: 34, checksumOffset: 16)
-        var virtio = [UInt8](repeating: 0, count: VirtioNetHeader.size)
-        virtio.withUnsafeMutableBytes { header.encode(to: $0.baseAddress!) }
-        h.transmit([virtio + AllocationTests.frame(payload: 3 * 1398, pseudoOnly: true)])
+        h.transmit([Bytes.tso4SuperFrame(segments: 3, gsoSize: 1398)])
         let copies = drain(tap)
         #expect(h.link.sent.count == 3)
         #expect(copies.map(\.header.capturePoint) == [.inner, .outer, .inner, .outer, .inner, .outer])
@@ -141,13 +137,8 @@ struct CaptureHookTests {
         let tap = CaptureTap(workers: 1, networks: [VNI(42)!], slots: 64, slotBytes: 2048)
         let h = Harness(offloads: true, captureTap: tap)
         _ = tap.start(CaptureSelection(points: [.drop], snapLength: 2048))
-        let header = VirtioNetHeader(
-            flags: VirtioNetHeader.flagNeedsChecksum, gsoType: VirtioNetHeader.gsoTCPv4, headerLength: 66,
-            gsoSize: 1398, checksumStart: 34, checksumOffset: 16)
-        var virtio = [UInt8](repeating: 0, count: VirtioNetHeader.size)
-        virtio.withUnsafeMutableBytes { header.encode(to: $0.baseAddress!) }
         let plain = [UInt8](repeating: 0, count: VirtioNetHeader.size) + Bytes.frame(to: .broadcast, from: local)
-        h.transmit([plain, virtio + AllocationTests.frame(payload: 3 * 1398, pseudoOnly: true), plain])
+        h.transmit([plain, Bytes.tso4SuperFrame(segments: 3, gsoSize: 1398), plain])
         let copies = drain(tap)
         #expect(copies.map(\.bytes.count) == [100, 66 + 1398, 66 + 1398, 66 + 1398, 100], "frame, 3 segments, frame")
         #expect(copies.allSatisfy { $0.header.dropReason == .noDestination })

@@ -3,6 +3,7 @@
 // plain TAP, merged by the coalescer, counted as checksum_unfinished — and a finished but wrong
 // checksum is never made valid.
 import Testing
+import VXTestSupport
 import VXWire
 
 @testable import VXDatapath

@@ -1,4 +1,5 @@
 import Testing
+import VXTestSupport
 import VXWire
 
 @testable import VXDatapath

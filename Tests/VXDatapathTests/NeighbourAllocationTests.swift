@@ -2,6 +2,7 @@
 // LocalReplies slots and written from there, with and without virtio headers.
 import CMallocCounter
 import Testing
+import VXTestSupport
 import VXWire
 
 @testable import VXDatapath
@@ -11,14 +12,12 @@ struct NeighbourAllocationTests {
     @Test(arguments: [false, true])
     func answeringARPRequests(offloads: Bool) {
         let datapath = AllocationTests.Datapath()
-        let (forwarder, network) = (datapath.forwarder, datapath.network)
+        let network = datapath.network
         network.neighbours.setIPs([IPAddress(v4: 0x0A00_0102)], of: NeighbourFrames.ownerMAC)
         let device = ReplayDevice(
             frame: NeighbourFrames.arpRequest(), header: offloads ? VirtioNetHeader() : nil, perRead: 64)
-        let link = ReplayUnderlay(datagrams: [[0]], gro: false, source: AllocationTests.peer)
-        let worker = Worker(
-            devices: [device], link: link, forwarder: forwarder, batchSize: 64, maxFrame: network.maxFrame,
-            offloads: offloads)
+        let link = ReplayUnderlay(source: AllocationTests.peer)
+        let worker = datapath.worker(device: device, link: link, offloads: offloads)
         let counted = AllocationTests().allocations { _ = worker.serviceDevice(0) }
         #expect(counted <= AllocationTests.allowed(packets: 2000 * 64), "\(counted) allocations for \(2000 * 64) requests")
         #expect(device.writes == 2020 * 64)

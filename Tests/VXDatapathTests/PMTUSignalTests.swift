@@ -1,4 +1,5 @@
 import Testing
+import VXTestSupport
 import VXWire
 
 @testable import VXDatapath
@@ -67,12 +68,7 @@ struct PMTUSignalTests {
     /// segment), behind a virtio header.
     @Test func aSuperFrameTooBigForTheUnderlayGetsOneError() throws {
         let h = harness(offloads: true)
-        let header = VirtioNetHeader(
-            flags: VirtioNetHeader.flagNeedsChecksum, gsoType: VirtioNetHeader.gsoTCPv4, headerLength: 66,
-            gsoSize: 1448, checksumStart: 34, checksumOffset: 16)
-        var virtio = [UInt8](repeating: 0, count: VirtioNetHeader.size)
-        virtio.withUnsafeMutableBytes { header.encode(to: $0.baseAddress!) }
-        h.transmit([virtio + AllocationTests.frame(payload: 10 * 1448, pseudoOnly: true)])
+        h.transmit([Bytes.tso4SuperFrame(segments: 10, gsoSize: 1448)])
         #expect(h.link.sent.isEmpty)
         #expect(h.snapshot[0, .pmtuSignalled] == 1)
         let reply = try #require(h.taps[0].written.first)

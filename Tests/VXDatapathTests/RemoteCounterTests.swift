@@ -1,6 +1,7 @@
 // Per-remote-VTEP counting: the worker's lock-free address → index lookup in the remote table,
 // and what the forwarder counts against each remote, both ways.
 import Testing
+import VXTestSupport
 import VXWire
 
 @testable import VXDatapath

@@ -273,4 +273,52 @@ struct FrameLayoutTests {
         overlong[55] = 200
         #expect(try #require(ChecksumFixture.layout(overlong)).l4 == 0)
     }
+
+    /// A super-frame's IP length fields are not trusted: the packet runs to the buffer's end.
+    @Test func superFramesIgnoreTheLengthFields() throws {
+        for v6 in [false, true] {
+            var frame = FrameBuilder.tcp(v6: v6, seq: 1, payload: [UInt8](repeating: 7, count: 3000))
+            let l3 = 14
+            frame[l3 + (v6 ? 4 : 2)] = 0  // a length field claiming less than the frame
+            frame[l3 + (v6 ? 5 : 3)] = 20
+            let layout = try #require(
+                frame.withUnsafeBytes { FrameLayout(superFrame: $0.baseAddress!, length: $0.count) })
+            #expect(layout.ipEnd == frame.count && layout.l4 == (v6 ? 54 : 34) && layout.hasPlainNetworkHeader)
+            #expect(frame.withUnsafeBytes { layout.tcpHeaderLength($0.baseAddress!) } == 32)
+            // The trusting walk refuses (IPv4) or stops short of (IPv6) the same bytes.
+            let trusted = frame.withUnsafeBytes { FrameLayout(ip: $0.baseAddress!, length: $0.count) }
+            #expect(trusted == nil || trusted!.ipEnd != frame.count)
+        }
+    }
+
+    /// TCP's header length and the ports are read only when they lie inside the packet.
+    @Test func transportFieldsAreChecked() throws {
+        let frame = FrameBuilder.tcp(v6: false, seq: 1, payload: [1, 2, 3])
+        let layout = try #require(ChecksumFixture.layout(frame))
+        let ports = frame.withUnsafeBytes { layout.ports($0.baseAddress!) }
+        let expected = UInt32(40000 << 16 | 5201)
+        #expect(ports == expected.bigEndian)
+        frame.withUnsafeBytes { #expect(layout.tcpHeaderLength($0.baseAddress!) == 32) }
+        var bad = frame
+        bad[34 + 12] = 0x40  // data offset 16 bytes: shorter than TCP's fixed header
+        bad.withUnsafeBytes { #expect(layout.tcpHeaderLength($0.baseAddress!) == nil) }
+        bad[34 + 12] = 0xF0  // 60 bytes: past the packet's end
+        bad.withUnsafeBytes { #expect(layout.tcpHeaderLength($0.baseAddress!) == nil) }
+    }
+
+    /// The lengths a segment's copied headers get: IPv4 total length and checksum, IPv6 payload length.
+    @Test func writesIPLengths() throws {
+        for v6 in [false, true] {
+            let frame = FrameBuilder.tcp(v6: v6, seq: 1, payload: [UInt8](repeating: 1, count: 100))
+            let layout = try #require(ChecksumFixture.layout(frame))
+            var out = frame
+            out.withUnsafeMutableBytes { layout.writeIPLengths(into: $0.baseAddress!, transportLength: 40, id: 9) }
+            if v6 {
+                #expect(Array(out[18..<20]) == [0, 40])
+            } else {
+                #expect(Array(out[16..<18]) == [0, 60] && Array(out[18..<20]) == [0, 9])
+                #expect(out.withUnsafeBytes { InternetChecksum.ipv4HeaderValid($0.baseAddress! + 14, headerLength: 20) })
+            }
+        }
+    }
 }

@@ -21,6 +21,7 @@
 // Timings are for comparing builds on one machine; nothing asserts on them.
 import Synchronization
 import VXDatapath
+import VXTestSupport
 import VXWire
 
 #if canImport(Glibc)
@@ -113,44 +114,16 @@ func measure(_ options: Options, opsPerCall: Int = 1, _ body: (Int) -> Void) -> 
 
 // MARK: Fixtures
 
-/// A 64-byte-aligned IPv4/UDP frame of `length` bytes from `source` to `destination`.
+/// An IPv4/UDP frame of `length` bytes (198.19.0.1 → 198.19.0.2, to port 5201).
 func udpFrame(length: Int, to destination: MACAddress, from source: MACAddress, sourcePort: UInt16) -> [UInt8] {
-    precondition(length >= 42)
-    func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xFF)] }
-    let ipLength = UInt16(length - 14)
-    var frame = destination.octets + source.octets + be16(0x0800)
-    frame += [0x45, 0] + be16(ipLength) + [0, 1, 0x40, 0, 64, 17, 0, 0]
-    frame += [198, 19, 0, 1, 198, 19, 0, 2]
-    frame += be16(sourcePort) + be16(5201) + be16(ipLength - 20) + [0, 0]
-    frame += [UInt8](repeating: 0xA5, count: length - frame.count)
-    return frame
+    Bytes.udpFrame(
+        to: destination, from: source, sourcePort: sourcePort, destinationPort: 5201, length: length,
+        source: 0xC613_0001, destination: 0xC613_0002)
 }
 
-/// One network (VNI 42) with one remote VTEP, as the router wires it for one worker.
-final class Datapath {
-    let network: Network
-    let remotes = RemoteTable(capacity: 16)
-    let counters = WorkerCounters(networks: 1)
-    let ring = SPSCRing<LearnEvent>(capacity: 1024)
-    let forwarder: Forwarder
-    let peer = IPAddress(v4: 0xC612_0002)  // 198.18.0.2
-    let localMAC = MACAddress(0x02, 0, 0, 0, 0, 0x01)
-    let remoteMAC = MACAddress(0x02, 0, 0, 0, 0, 0x02)
-
-    init() {
-        network = Network(
-            index: 0, vni: VNI(unchecked: 42), mtu: 1450, underlayMaxFrame: 1500 - 36, learning: true,
-            maxEntries: 16384, allowFrom: [])
-        let peerIndex = remotes.intern(peer)!
-        let second = remotes.intern(IPAddress(v4: 0xC612_0003))!
-        network.flood.set([peerIndex, second])
-        // The remote MAC learned behind the peer, as steady traffic leaves it.
-        _ = network.fdb.learn(remoteMAC, behind: peerIndex, now: 1)
-        forwarder = Forwarder(
-            networks: [network], remotes: remotes, counters: counters, learnRing: ring, port: 4789,
-            sourcePorts: SourcePortRange(49152...65535))
-    }
-}
+/// One network (VNI 42) with one remote VTEP learned and a flood list of two, wired as the router
+/// wires a worker (VXTestSupport's SteadyDatapath).
+typealias Datapath = SteadyDatapath
 
 /// Fills every slot of `batch` with `frame` (offset `prefix` bytes into the slot), from `source`.
 func fill(_ batch: inout PacketBatch, with frame: [UInt8], prefix: [UInt8] = [], source: Endpoint) {
@@ -163,48 +136,16 @@ func fill(_ batch: inout PacketBatch, with frame: [UInt8], prefix: [UInt8] = [],
     batch.count = batch.capacity
 }
 
-/// A TAP that hands the same frames to every read: it copies the frame into the worker's batch
-/// slots on the first read only (the batch is reused), so later reads cost no copy.
-final class ReplayTap: FrameDevice {
-    let frame: [UInt8]
-    var primed = false
-    init(frame: [UInt8]) { self.frame = frame }
-
-    func read(into batch: inout PacketBatch) -> Int {
-        if !primed {
-            for i in 0..<batch.capacity {
-                frame.withUnsafeBytes { batch.data(i).copyMemory(from: $0.baseAddress!, byteCount: frame.count) }
-            }
-            primed = true
-        }
-        for i in 0..<batch.capacity { batch.lengths[i] = frame.count }
-        batch.count = batch.capacity
-        return batch.capacity
-    }
-    func write(_ frame: UnsafeRawPointer, length: Int) -> Bool { true }
-    func write(pieces: UnsafeBufferPointer<FramePiece>) -> Bool { true }
-}
-
-/// A link whose sends all succeed and whose receives find nothing.
-struct NullLink: Underlay {
-    var sent = 0
-    func receive(into batch: inout PacketBatch) -> Int {
-        batch.count = 0
-        return 0
-    }
-    mutating func send(_ packets: inout PacketList) { sent &+= packets.count }
-}
-
 // MARK: Benchmarks
 
 let batchSize = 64
 
 func benchEncap(_ options: Options, frameLength: Int, broadcast: Bool) -> [Double] {
-    let datapath = Datapath()
+    let datapath = Datapath(maxEntries: 16384)
     var batch = PacketBatch(capacity: batchSize, dataCapacity: 1514)
-    let destination = broadcast ? MACAddress.broadcast : datapath.remoteMAC
+    let destination = broadcast ? MACAddress.broadcast : Datapath.remoteMAC
     fill(
-        &batch, with: udpFrame(length: frameLength, to: destination, from: datapath.localMAC, sourcePort: 40000),
+        &batch, with: udpFrame(length: frameLength, to: destination, from: Datapath.localMAC, sourcePort: 40000),
         source: Endpoint(address: IPAddress(v4: 0), port: 0))
     var out = PacketList(capacity: batchSize * 2 + 4)
     let sink = Sink()
@@ -221,11 +162,13 @@ func benchEncap(_ options: Options, frameLength: Int, broadcast: Bool) -> [Doubl
 }
 
 func benchWorkerEncap(_ options: Options, frameLength: Int) -> [Double] {
-    let datapath = Datapath()
-    let frame = udpFrame(length: frameLength, to: datapath.remoteMAC, from: datapath.localMAC, sourcePort: 40000)
-    let worker = Worker(
-        devices: [ReplayTap(frame: frame)], link: NullLink(), forwarder: datapath.forwarder, batchSize: batchSize,
-        maxFrame: datapath.network.maxFrame)
+    let datapath = Datapath(maxEntries: 16384)
+    let frame = udpFrame(length: frameLength, to: Datapath.remoteMAC, from: Datapath.localMAC, sourcePort: 40000)
+    // A TAP that copies its frame into the worker's batch once (the batch is reused), and a link
+    // that receives nothing and counts what it is given: the worker loop's own cost.
+    let worker = datapath.worker(
+        device: ReplayDevice(frame: frame, perRead: batchSize, copyOnce: true),
+        link: ReplayUnderlay(source: Datapath.peer), batchSize: batchSize)
     let sink = Sink()
     return measure(options, opsPerCall: batchSize) { iterations in
         for _ in 0..<iterations { sink.consume(UInt64(worker.serviceDevice(0))) }
@@ -233,13 +176,13 @@ func benchWorkerEncap(_ options: Options, frameLength: Int) -> [Double] {
 }
 
 func benchDecap(_ options: Options, frameLength: Int) -> [Double] {
-    let datapath = Datapath()
+    let datapath = Datapath(maxEntries: 16384)
     var batch = PacketBatch(capacity: batchSize, dataCapacity: 1514 + VXLANHeader.size)
     var header = [UInt8](repeating: 0, count: VXLANHeader.size)
     header.withUnsafeMutableBytes { VXLANHeader.encode(vni: VNI(unchecked: 42), to: $0.baseAddress!) }
     fill(
-        &batch, with: udpFrame(length: frameLength, to: datapath.localMAC, from: datapath.remoteMAC, sourcePort: 5201),
-        prefix: header, source: Endpoint(address: datapath.peer, port: 50000))
+        &batch, with: udpFrame(length: frameLength, to: Datapath.localMAC, from: Datapath.remoteMAC, sourcePort: 5201),
+        prefix: header, source: Endpoint(address: Datapath.peer.address, port: 50000))
     var out = PacketList(capacity: batchSize)
     let sink = Sink()
     return measure(options, opsPerCall: batchSize) { iterations in
@@ -376,23 +319,8 @@ typealias Bench = (name: String, note: String, run: (Options) -> [Double])
 /// An IPv4 TCP frame (32-byte TCP header) with `payload` bytes, checksums complete, or the TCP
 /// checksum field holding only the pseudo-header sum (a NEEDS_CSUM super-frame).
 func tcpFrame(seq: UInt32, payload: Int, pseudoOnly: Bool = false) -> [UInt8] {
-    func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-    let l4Length = 32 + payload
-    var bytes: [UInt8] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]
-    bytes += [0x45, 0] + be16(20 + l4Length) + [0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 198, 19, 0, 1, 198, 19, 0, 2]
-    bytes += be16(40000) + be16(5201) + be16(Int(seq >> 16)) + be16(Int(seq & 0xFFFF)) + [0, 0, 0x1E, 0x61]
-    bytes += [0x80, 0x10] + be16(502) + [0, 0, 0, 0] + [1, 1, 8, 10, 0, 0, 3, 0xE8, 0, 0, 7, 0xD0]
-    bytes += (0..<payload).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 3) }
-    bytes.withUnsafeMutableBytes { raw in
-        let base = raw.baseAddress!
-        InternetChecksum.fillIPv4Header(base + 14, headerLength: 20)
-        let pseudo = InternetChecksum.pseudoHeaderSum(addresses: base + 26, addressSize: 4, protocol: 6, length: l4Length)
-        let value = pseudoOnly
-            ? InternetChecksum.fold(pseudo)
-            : InternetChecksum.finish(InternetChecksum.sum(base + 34, count: l4Length, initial: pseudo))
-        base.storeBytes(of: value.bigEndian, toByteOffset: 50, as: UInt16.self)
-    }
-    return bytes
+    Bytes.tcpFrame(
+        to: Datapath.remoteMAC, from: Datapath.localMAC, payload: payload, seq: seq, pseudoOnly: pseudoOnly)
 }
 
 func benchChecksum(_ options: Options, length: Int) -> [Double] {

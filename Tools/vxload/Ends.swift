@@ -8,6 +8,7 @@
 // the VXLAN header is written (or received) right in front of the frame and nothing is copied.
 import CVXLinux
 import Glibc
+import VXLoadPlatform
 import VXPlatform
 import VXWire
 

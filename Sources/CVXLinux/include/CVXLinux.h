@@ -91,28 +91,10 @@ extern const int vx_IPV6_PMTUDISC_PROBE;
 // pthread_setname_np is a _GNU_SOURCE declaration. Names show in `top -H` and `ps -L`.
 int vx_set_thread_name(const char *name);
 
-// ---- Load generator (Tools/vxload) and other tools: namespaces and packet sockets (load.c) ----
-
-// setns() is a _GNU_SOURCE declaration and CLONE_NEWNET a <sched.h> macro under it. Moves the
-// calling thread into the network namespace `fd` refers to. Returns 0 or -errno.
-int vx_setns_net(int fd);
-
-// AF_PACKET: struct sockaddr_ll and the PACKET_* options live in <linux/if_packet.h>, which the
-// Glibc module does not import. Opens a SOCK_RAW packet socket bound to interface `ifindex`
-// (close-on-exec; non-blocking when `nonblocking`). With `receive` it takes every frame the
-// interface receives (ETH_P_ALL) but not the ones this host sends on it (PACKET_IGNORE_OUTGOING);
-// without, it is bound to protocol 0 and so queues nothing: a send-only socket. Returns the fd,
-// or -errno.
-int vx_packet_socket_open(int ifindex, int receive, int nonblocking);
-
-// PACKET_FANOUT (hash mode): sockets that join one group share an interface's frames by flow.
-int vx_packet_join_fanout(int fd, int group);
+// ---- The underlay socket's path MTU and ICMP errors (socket_errors.c) ----
 
 // IP_MTU (the path MTU of a connected socket) is not visible from Swift.
 int vx_socket_path_mtu(int fd, int *mtu);
-
-// Kernel drops on a packet socket since the last call (PACKET_STATISTICS resets on read).
-int vx_packet_drops(int fd, unsigned int *drops);
 
 // IP_RECVERR / IPV6_RECVERR and struct sock_extended_err (<linux/errqueue.h>): a connected UDP
 // socket's ICMP errors (port unreachable, ...) queue on its error queue instead of only setting

@@ -2,8 +2,9 @@
 // Sending on one is the kernel transmitting a frame on the interface — into a TAP's reader, into
 // the vxlan driver's encapsulation, onto a veth's peer; receiving on one sees every frame the
 // interface receives. recvmmsg/sendmmsg work on them as on UDP sockets (MessageVector).
-import CVXLinux
+import CVXLoadLinux
 import Glibc
+import VXPlatform
 
 public enum PacketSocket {
     /// The interface index of `name` in the calling thread's namespace; ENODEV when there is none.
@@ -36,18 +37,5 @@ public enum PacketSocket {
     public static func drops(_ fd: FileDescriptor) -> UInt64 {
         var drops: UInt32 = 0
         return vx_packet_drops(fd.rawValue, &drops) == 0 ? UInt64(drops) : 0
-    }
-}
-
-extension FileDescriptor {
-    /// Asks for a large receive or send buffer: SO_*BUFFORCE passes the sysctl cap when root,
-    /// the plain option is the fallback. Best effort: the default still works, only burstier.
-    public func requestBuffer(bytes: Int32, receive: Bool) {
-        var value = bytes
-        let size = socklen_t(MemoryLayout<Int32>.size)
-        let (force, plain) = receive ? (SO_RCVBUFFORCE, SO_RCVBUF) : (SO_SNDBUFFORCE, SO_SNDBUF)
-        if setsockopt(rawValue, SOL_SOCKET, force, &value, size) != 0 {
-            _ = setsockopt(rawValue, SOL_SOCKET, plain, &value, size)
-        }
     }
 }

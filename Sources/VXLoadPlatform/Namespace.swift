@@ -2,8 +2,9 @@
 // /var/run/netns/NAME). A socket belongs to the namespace it was created in for its whole life,
 // so one process can hold sockets in several namespaces: enter one, open what is needed there,
 // come back. setns() moves only the calling thread, so the body runs on it synchronously.
-import CVXLinux
+import CVXLoadLinux
 import Glibc
+import VXPlatform
 
 public enum NetworkNamespace {
     /// Where `ip netns` keeps its named namespaces.
