@@ -91,15 +91,21 @@ struct Route: Sendable {
     let segments: [Segment]
     /// A read that still needs the bearer token: it exposes traffic and starts work.
     let exposesTraffic: Bool
+    /// Not a GET, but changes nothing and shows only what reads show (`POST /v1/trace`).
+    let answersAsRead: Bool
     let action: Action
 
-    init(_ method: HTTPMethod, _ pattern: String, exposesTraffic: Bool = false, _ action: Action) {
+    init(
+        _ method: HTTPMethod, _ pattern: String, exposesTraffic: Bool = false, answersAsRead: Bool = false,
+        _ action: Action
+    ) {
         self.method = method
         self.pattern = pattern
         segments = pattern.split(separator: "/").map { part in
             part.hasPrefix("{") && part.hasSuffix("}") ? .parameter(String(part.dropFirst().dropLast())) : .literal(String(part))
         }
         self.exposesTraffic = exposesTraffic
+        self.answersAsRead = answersAsRead
         self.action = action
     }
 
@@ -305,6 +311,12 @@ struct RouteTable: Sendable {
         return routes.contains { $0.exposesTraffic && $0.parameters(parts) != nil }
     }
 
+    /// What a request would do, for the privilege check.
+    func requestKind(_ method: HTTPMethod, _ path: String) -> RequestKind {
+        if case .found(let route, _) = match(method, path), route.answersAsRead { return .read }
+        return RequestKind(method: method, exposesTraffic: exposesTraffic(path))
+    }
+
     /// The response for a route that answers with one body (not a stream).
     func respond(_ request: APIRequest, service: any RouterService) async -> APIResponse {
         switch match(request.method, request.path) {
@@ -354,6 +366,7 @@ struct RouteTable: Sendable {
         }),
         Route(.DELETE, APIPath.capture, .respond { r in try .encoded(try await r.service.stopCapture()) }),
         Route(.GET, APIPath.captureStream, exposesTraffic: true, .captureStream),
+        Route(.POST, APIPath.trace, answersAsRead: true, .respond { r in try .encoded(try await r.service.trace(try r.traceInput())) }),
         Route(.GET, "/v1/networks/{vni}/fdb", .respond { r in try .encoded(try await r.service.fdb(vni: try r.vni())) }),
         Route(.POST, "/v1/networks/{vni}/fdb", .respond { r in
             let vni = try r.vni()

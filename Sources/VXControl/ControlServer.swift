@@ -256,7 +256,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         // A live capture is a GET but exposes traffic and starts work: it needs the token like a change.
-        let kind = RequestKind(method: head.method, exposesTraffic: routes.exposesTraffic(path))
+        let kind = routes.requestKind(head.method, path)
         if kind.privileged, let token {
             let presented = head.headers.first(name: "authorization").flatMap { value -> [UInt8]? in
                 let prefix = "bearer "

@@ -544,6 +544,92 @@ public struct EmptyRequest: Codable, Sendable, Equatable {
     public init() {}
 }
 
+// MARK: - Trace
+
+/// `POST /v1/trace`: a frame to trace through the live tables (nothing is sent or changed).
+public struct TraceRequest: Codable, Sendable, Equatable {
+    /// `tap`: read from network `vni`'s TAP; `tunnel`: received from VTEP `remote`.
+    public var from: String
+    /// From a TAP: the network (required). From the tunnel with `frame`: the VNI of the VXLAN
+    /// header put in front of it.
+    public var vni: UInt32?
+    /// From the tunnel: the sending VTEP's underlay address (required).
+    public var remote: String?
+    /// The inner Ethernet frame, in hex (separators ignored).
+    public var frame: String?
+    /// From the tunnel, instead of `frame`: the whole UDP payload (VXLAN header and frame), in hex.
+    public var payload: String?
+
+    public init(from: String, vni: UInt32? = nil, remote: String? = nil, frame: String? = nil, payload: String? = nil) {
+        self.from = from
+        self.vni = vni
+        self.remote = remote
+        self.frame = frame
+        self.payload = payload
+    }
+}
+
+/// One step of a trace: which check, and what it found.
+public struct TraceStep: Codable, Sendable, Equatable {
+    public var stage: String
+    public var result: String
+    public init(stage: String, result: String) {
+        self.stage = stage
+        self.result = result
+    }
+}
+
+/// What the router would do with the traced frame, and why.
+public struct TraceResponse: Codable, Sendable, Equatable {
+    public enum Action: String, Codable, Sendable { case unicast, flood, answer, deliver, drop }
+    public var from: String
+    public var vni: UInt32?
+    public var tap: String?
+    public var action: Action
+    /// The drop counter the frame would be counted under (`action` drop).
+    public var dropReason: String?
+    public var steps: [TraceStep]
+    /// The remote VTEPs encapsulated copies go to (unicast: one; flood: the flood list).
+    public var remotes: [String]
+    /// The outer UDP source port the flow hash picks (unicast, flood).
+    public var outerSourcePort: UInt16?
+    /// The FDB entry the destination (from a TAP) or source (from the tunnel) MAC hit.
+    public var fdbEntry: FDBEntry?
+    /// ARP/ND suppression's answer: the MAC the target address is at (`action` answer).
+    public var answer: String?
+    /// Oversize from a TAP: whether an ICMP "too big" goes back to the sender.
+    public var icmpTooBig: Bool?
+    /// From the tunnel: what learning makes of the source MAC (off, confirmed, static, new, moved).
+    public var learn: String?
+    /// From the tunnel: the inner TCP/UDP checksum (not_applicable, unfinished, valid, invalid).
+    public var checksum: String?
+    enum CodingKeys: String, CodingKey {
+        case from, vni, tap, action, steps, remotes, answer, learn, checksum
+        case dropReason = "drop_reason", outerSourcePort = "outer_source_port", fdbEntry = "fdb_entry"
+        case icmpTooBig = "icmp_too_big"
+    }
+
+    public init(
+        from: String, vni: UInt32?, tap: String?, action: Action, dropReason: String?, steps: [TraceStep],
+        remotes: [String], outerSourcePort: UInt16?, fdbEntry: FDBEntry?, answer: String?, icmpTooBig: Bool?,
+        learn: String?, checksum: String?
+    ) {
+        self.from = from
+        self.vni = vni
+        self.tap = tap
+        self.action = action
+        self.dropReason = dropReason
+        self.steps = steps
+        self.remotes = remotes
+        self.outerSourcePort = outerSourcePort
+        self.fdbEntry = fdbEntry
+        self.answer = answer
+        self.icmpTooBig = icmpTooBig
+        self.learn = learn
+        self.checksum = checksum
+    }
+}
+
 // MARK: - Paths
 
 /// The routes' paths, built the same way by every client.
@@ -558,6 +644,7 @@ public enum APIPath {
     public static let capture = "/v1/capture"
     public static let captureStream = "/v1/capture/stream"
     public static let metrics = "/metrics"
+    public static let trace = "/v1/trace"
     public static func fdb(_ vni: some BinaryInteger) -> String { "/v1/networks/\(vni)/fdb" }
     public static func fdbEntry(_ vni: some BinaryInteger, _ mac: String) -> String { "/v1/networks/\(vni)/fdb/\(mac)" }
     public static func flush(_ vni: some BinaryInteger) -> String { "/v1/networks/\(vni)/fdb/flush" }

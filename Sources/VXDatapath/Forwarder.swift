@@ -16,7 +16,8 @@ public struct LearnEvent: BitwiseCopyable, Equatable, Sendable {
 
 /// The forwarding decisions of one worker, kernel-free and allocation-free. The worker hands it a
 /// batch read from a TAP or the underlay; it writes headers in place and lists where each packet
-/// goes.
+/// goes. Each frame's fate is decided by the pure functions in ForwardingVerdict.swift — the same
+/// ones `vxrouter trace` asks — and acted on (counted, sent, answered, learned) here.
 ///
 /// Encapsulation (TAP → underlay):
 ///  1. check the frame's length against the network's limits;
@@ -126,12 +127,19 @@ public struct Forwarder {
                 continue
             }
             let tail = batch.tails[i]
-            guard length >= EthernetFrame.headerSize else {
+            // What happens is decided in one place (ForwardingVerdict.swift, which `trace` calls
+            // too); what follows acts on it.
+            let verdict = path.decide(
+                deviceFrame: frame, length: length, contiguous: length - tail.length, floodInto: floodScratch)
+            var unicast: RemoteIndex? = nil
+            let fanOut: Int
+            let note: NeighbourNote
+            switch verdict {
+            case .truncated:
                 dropDeviceFrame(.truncated, network: network, slot: i, frame: frame, length: length)
                 i += 1
                 continue
-            }
-            guard length <= path.maxFrame else {
+            case .tooBig:
                 if path.pmtuSignal,  // PMTU signalling hook
                     signalTooBig(
                         network: network, path: path, frame: frame, available: min(length - tail.length, batch.dataCapacity))
@@ -142,22 +150,26 @@ public struct Forwarder {
                 dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length, tail: tail)
                 i += 1
                 continue
-            }
-            if path.arpSuppression {  // ARP/ND suppression hook
-                switch answerNeighbourQuery(network: network, path: path, frame: frame, length: length - tail.length) {
-                case .forward: break
-                case .answered:
-                    i += 1
-                    continue
-                case .noRoom: return i
+            case .answered(let query, let mac):  // ARP/ND suppression hook
+                if !answerNeighbourQuery(query, mac: mac, network: network, frame: frame, length: length - tail.length) {
+                    return i
                 }
+                i += 1
+                continue
+            case .unicast(let hit, let neighbour):
+                unicast = hit.remote
+                fanOut = 1
+                note = neighbour
+            case .flood(let members, _, let neighbour):
+                fanOut = members
+                note = neighbour
+            case .noDestination(_, let neighbour):
+                fanOut = 0
+                note = neighbour
             }
-            let destination = EthernetFrame.destination(frame)
-            var unicast: RemoteIndex? = nil
-            if !destination.isMulticast, let hit = path.fdb.lookup(destination) { unicast = hit.remote }
-            let fanOut = unicast == nil ? path.flood.snapshot(into: floodScratch) : 1
             if fanOut > out.remaining { return i }
 
+            countNeighbourNote(note, network: network)
             counters.add(.tapRxPackets, row: network)
             counters.add(.tapRxBytes, row: network, length)
             if fanOut == 0 {
@@ -168,7 +180,7 @@ public struct Forwarder {
             }
             let header = frame - (UDPHeader.size + VXLANHeader.size)
             UDPHeader.encode(
-                sourcePort: sourcePorts.port(for: FlowHash.hash(frame: frame, length: length - tail.length)),
+                sourcePort: sourcePorts.port(forFrame: frame, length: length - tail.length),
                 destinationPort: port, payloadLength: VXLANHeader.size + length, to: header)
             VXLANHeader.encode(vni: path.vni, to: header + UDPHeader.size)
             let packetLength = UDPHeader.size + VXLANHeader.size + length
@@ -277,64 +289,25 @@ public struct Forwarder {
     ) {
         let source = endpoint.address
         let sender = remoteCounters == nil ? nil : remotes.index(of: source)
-        let vni: VNI
-        // Only the first eight bytes are read, and a datagram that did not fit has more than that.
-        switch VXLANHeader.decode(UnsafeRawBufferPointer(start: payload, count: length)) {
-        case .success(let v): vni = v
-        case .failure(.truncated):
-            dropFromTunnel(.truncated, network: nil, sender, endpoint, number, payload, stored)
-            return
-        case .failure(.flagIClear):
-            dropFromTunnel(.badFlags, network: nil, sender, endpoint, number, payload, stored)
-            return
-        }
-        guard let network = vniTable.lookup(vni) else {
-            dropFromTunnel(.unknownVNI, network: nil, sender, endpoint, number, payload, stored)
-            return
-        }
-        let path = networks[network]
-        let frameLength = length - VXLANHeader.size
-        guard path.allows(source, remotes: remotes) else {
-            dropFromTunnel(.notAllowed, network: network, sender, endpoint, number, payload, stored)
-            return
-        }
-        guard frameLength >= EthernetFrame.headerSize else {
-            dropFromTunnel(.truncated, network: network, sender, endpoint, number, payload, stored)
-            return
-        }
-        let frame = payload + VXLANHeader.size
-        // A whole super-packet from a same-host peer fits when each of its segments does (only an
-        // offloading worker's buffers hold one).
-        var superFrame = VirtioNetHeader()
-        if fits, superFrameSegment > 0 || frameLength > path.maxFrame,
-            let header = TunnelSuperFrame.virtioHeader(
-                frame: frame, length: frameLength, segmentSize: superFrameSegment, maxFrame: path.maxFrame)
+        // Decided in one place (ForwardingVerdict.swift, which `trace` calls too); acted on here.
+        let delivery: TunnelDelivery
+        switch Self.decide(
+            tunnelPayload: payload, length: length, fits: fits, superFrameSegment: superFrameSegment, source: source,
+            vniTable: vniTable, networks: networks, remotes: remotes)
         {
-            superFrame = header
-        } else {
-            guard frameLength <= path.maxFrame, fits else {
-                dropFromTunnel(.oversize, network: network, sender, endpoint, number, payload, stored)
-                return
-            }
-        }
-        let mac = EthernetFrame.source(frame)
-        guard !mac.isMulticast, !mac.isZero else {
-            dropFromTunnel(.badInnerSource, network: network, sender, endpoint, number, payload, stored)
+        case .drop(let reason, let network):
+            dropFromTunnel(reason, network: network, sender, endpoint, number, payload, stored)
             return
+        case .deliver(let decided): delivery = decided
         }
-        if path.learning {
-            if let hit = path.fdb.lookup(mac) {
-                if remotes[hit.remote] == source {
-                    if !hit.isStatic { path.fdb.touch(slot: hit.slot, now: now) }
-                } else if hit.isStatic {
-                    dropFromTunnel(.staticConflict, network: network, sender, endpoint, number, payload, stored)
-                    return
-                } else {
-                    queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)
-                }
-            } else {
-                queueLearn(LearnEvent(network: network, mac: mac, remote: source), now: now)
-            }
+        let network = delivery.network
+        let frame = payload + VXLANHeader.size
+        let frameLength = delivery.frameLength
+        switch delivery.learn {
+        case .off, .staticHere: break
+        case .confirmed(let slot): networks[network].fdb.touch(slot: slot, now: now)
+        case .new, .moved:
+            queueLearn(LearnEvent(network: network, mac: EthernetFrame.source(frame), remote: source), now: now)
         }
         counters.add(.tunnelRxPackets, row: network)
         counters.add(.tunnelRxBytes, row: network, length)
@@ -342,14 +315,12 @@ public struct Forwarder {
             remoteCounters.add(.rxPackets, remote: sender)
             remoteCounters.add(.rxBytes, remote: sender, length)
         }
-        // A same-host sender's checksum offload may have left the inner checksum unfinished
-        // (headers read only; a finished checksum is left for the host to judge, as before).
-        let partial = InnerChecksum.partial(frame, length: frameLength)
+        let partial = delivery.partialChecksum
         if partial.isPresent { counters.add(.checksumUnfinished, row: network) }
         out.append(
             PacketRef(
                 bytes: frame, length: frameLength, network: network, destination: endpoint, remote: sender,
-                partialChecksum: partial, superFrame: superFrame))
+                partialChecksum: partial, superFrame: delivery.superFrame))
     }
 
     /// Counts a frame read from network `network`'s TAP that never became a packet (too short or

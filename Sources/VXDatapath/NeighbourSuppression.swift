@@ -4,6 +4,7 @@ import VXWire
 /// what the kernel's vxlan does with `proxy` and Docker's overlay relies on: a question about a
 /// neighbour that a MAC/IP entry answers never crosses the tunnel.
 ///
+/// Decided in `NetworkPath.decide(deviceFrame:…)` (ForwardingVerdict.swift), acted on here:
 ///  1. classify the frame read from the TAP (VXWire `NeighbourQuery`): an ARP request or a valid
 ///     neighbour solicitation, something malformed (counted `neigh_unanswerable`, forwarded), or
 ///     anything else (forwarded, not counted);
@@ -17,28 +18,28 @@ import VXWire
 extension Forwarder {
     public enum NeighbourOutcome { case forward, answered, noRoom }
 
+    /// Answers `query` (decided by `NetworkPath.decide(deviceFrame:…)`: the table holds `mac` for
+    /// its target) into `replies`; false when the replies are full (flush and call again).
     @inline(__always)
-    func answerNeighbourQuery(network: Int, path: NetworkPath, frame: UnsafeMutableRawPointer, length: Int)
-        -> NeighbourOutcome
+    func answerNeighbourQuery(_ query: NeighbourQuery, mac: MACAddress, network: Int, frame: UnsafeRawPointer, length: Int)
+        -> Bool
     {
-        switch NeighbourQuery.classify(frame: frame, length: length) {
-        case .other:
-            return .forward
-        case .unanswerable:
-            counters.add(.neighUnanswerable, row: network)
-            return .forward
-        case .query(let query):
-            guard let mac = path.neighbours.lookup(query.target) else {
-                counters.add(.neighFlooded, row: network)
-                return .forward
-            }
-            guard let slot = replies.next() else { return .noRoom }
-            let answerLength = query.answer(mac: mac, request: frame, to: slot)
-            replies.commit(length: answerLength, network: network)
-            counters.add(.tapRxPackets, row: network)
-            counters.add(.tapRxBytes, row: network, length)
-            counters.add(.neighAnswered, row: network)
-            return .answered
+        guard let slot = replies.next() else { return false }
+        let answerLength = query.answer(mac: mac, request: frame, to: slot)
+        replies.commit(length: answerLength, network: network)
+        counters.add(.tapRxPackets, row: network)
+        counters.add(.tapRxBytes, row: network, length)
+        counters.add(.neighAnswered, row: network)
+        return true
+    }
+
+    /// Counts what suppression made of a question it did not answer (the frame goes on).
+    @inline(__always)
+    func countNeighbourNote(_ note: NeighbourNote, network: Int) {
+        switch note {
+        case .none: break
+        case .unanswerable: counters.add(.neighUnanswerable, row: network)
+        case .unknownTarget: counters.add(.neighFlooded, row: network)
         }
     }
 

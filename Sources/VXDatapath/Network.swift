@@ -78,15 +78,10 @@ public struct NetworkPath: BitwiseCopyable {
     public var knownOnly: Bool
     public var known: KnownVTEPs.View
 
+    /// `allow_from`'s answer (`allowVerdict` says by which rule).
     @inline(__always)
     func allows(_ address: IPAddress, remotes: RemoteTable.View) -> Bool {
-        if knownOnly {
-            guard let index = remotes.index(of: address) else { return false }
-            return known.contains(index)
-        }
-        if allowFrom.isEmpty { return true }
-        for prefix in allowFrom where prefix.contains(address) { return true }
-        return false
+        allowVerdict(address, remotes: remotes).isAllowed
     }
 }
 

@@ -82,6 +82,9 @@ public final class UDPSendPool: @unchecked Sendable {
         Int((UInt32(port &- lowerBound) % span) * UInt32(sockets.count) / span)
     }
 
+    /// The source port a packet whose UDP header says `port` leaves from (`vxrouter trace`).
+    public func sourcePort(forHashedPort port: UInt16) -> UInt16 { ports[slot(forPort: port)] }
+
     static func openSocket(local: Endpoint) throws(SystemError) -> FileDescriptor {
         let v4 = local.address.isV4
         let context = "open UDP send socket on \(local)"

@@ -30,7 +30,7 @@ public final class Router {
     private var taps: [TapInterface] = []
     private var links: [UDPLink] = []
     /// The UDP send sockets every worker shares (offloads on and at least one port bound).
-    private var pool: UDPSendPool?
+    private(set) var pool: UDPSendPool?
     /// What the offloads came to, for the start-up log.
     private var offloadSummary: Logger.Metadata = [:]
     private var loops: [WorkerLoop] = []

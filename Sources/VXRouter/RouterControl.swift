@@ -21,7 +21,7 @@ final class RouterControl: RouterService {
     }
 
     /// Runs `work` on the control thread and returns what it returned (or threw).
-    private func onControlThread<T: Sendable>(_ work: @escaping @Sendable (Router) throws(ServiceError) -> T)
+    func onControlThread<T: Sendable>(_ work: @escaping @Sendable (Router) throws(ServiceError) -> T)
         async throws(ServiceError) -> T
     {
         let result: Result<T, ServiceError> = await withCheckedContinuation { continuation in

@@ -86,9 +86,21 @@ public protocol RouterService: Sendable {
     func startStreamCapture(_ parameters: CaptureParameters, into sink: any CaptureStreamSink) async throws
     func stopCapture() async throws -> CaptureStatus
 
+    /// What the datapath would do with a frame and why (`vxrouter trace`), read from the live
+    /// tables without sending, learning or counting anything.
+    func trace(_ input: TraceInput) async throws -> TraceResponse
+
     /// FDB events (learn, move, age-out, FDB full) from now on, as SSE messages.
     func subscribe(_ sink: any EventSink)
     func unsubscribe(_ sink: any EventSink)
+}
+
+/// A frame to trace, its fields checked by the caller.
+public enum TraceInput: Sendable, Equatable {
+    /// Read from the TAP of the network serving `vni`.
+    case tap(vni: VNI, frame: [UInt8])
+    /// Received from VTEP `remote`: the UDP payload (VXLAN header and inner frame).
+    case tunnel(remote: IPAddress, payload: [UInt8])
 }
 
 /// A started control endpoint, stopped by the router when it stops.

@@ -63,4 +63,11 @@ public struct SourcePortRange: Sendable, Equatable {
         // Multiply-shift maps the hash onto the span without a division.
         lowerBound &+ UInt16(truncatingIfNeeded: ((hash >> 32) &* span) >> 32)
     }
+
+    /// The port for the flow of the frame at `frame` (`length` ≥ 14 bytes): what the datapath
+    /// writes and what `vxrouter trace` reports.
+    @inline(__always)
+    public func port(forFrame frame: UnsafeRawPointer, length: Int) -> UInt16 {
+        port(for: FlowHash.hash(frame: frame, length: length))
+    }
 }
