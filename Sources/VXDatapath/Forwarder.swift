@@ -155,6 +155,18 @@ public struct Forwarder {
             let destination = EthernetFrame.destination(frame)
             var unicast: RemoteIndex? = nil
             if !destination.isMulticast, let hit = path.fdb.lookup(destination) { unicast = hit.remote }
+            if let remote = unicast {  // path MTU hook (NeighbourSuppression.swift)
+                switch checkPath(
+                    network: network, path: path, remote: remote, slot: i, frame: frame, length: length, tail: tail,
+                    available: min(length - tail.length, batch.dataCapacity))
+                {
+                case .fits: break
+                case .declined:
+                    i += 1
+                    continue
+                case .noRoom: return i
+                }
+            }
             let fanOut = unicast == nil ? path.flood.snapshot(into: floodScratch) : 1
             if fanOut > out.remaining { return i }
 
@@ -179,7 +191,14 @@ public struct Forwarder {
                         destination: Endpoint(address: remotes[remote], port: port), remote: remote, tail: tail))
             } else {
                 counters.add(.floodedFrames, row: network)
+                var signalled = false
                 for k in 0..<fanOut {
+                    if length > remotes.frameLimit(floodScratch[k]) {  // path MTU hook
+                        declineFloodCopy(
+                            network: network, path: path, remote: floodScratch[k], slot: i, frame: frame, length: length,
+                            tail: tail, available: min(length - tail.length, batch.dataCapacity), signalled: &signalled)
+                        continue
+                    }
                     out.append(
                         PacketRef(
                             bytes: header, length: packetLength, network: network,
@@ -207,6 +226,8 @@ public struct Forwarder {
             case .tooBig:
                 counters.drop(.oversize, row: packet.network)
                 countRemoteDrop(.oversize, packet.remote)
+                // The kernel may have learned a smaller path MTU toward it: have it read.
+                if let remote = packet.remote { remotes.requestProbe(remote) }
             case .failed:
                 counters.drop(.sendError, row: packet.network)
                 countRemoteDrop(.sendError, packet.remote)
