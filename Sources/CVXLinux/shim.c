@@ -31,6 +31,11 @@ const int vx_IP_MTU_DISCOVER = IP_MTU_DISCOVER;
 const int vx_IP_PMTUDISC_PROBE = IP_PMTUDISC_PROBE;
 const int vx_IPV6_MTU_DISCOVER = IPV6_MTU_DISCOVER;
 const int vx_IPV6_PMTUDISC_PROBE = IPV6_PMTUDISC_PROBE;
+const int vx_IP_PMTUDISC_DO = IP_PMTUDISC_DO;
+const int vx_IPV6_PMTUDISC_DO = IPV6_PMTUDISC_DO;
+const int vx_IP_MTU = IP_MTU;
+const int vx_IPV6_MTU = IPV6_MTU;
+const int vx_IPV6_DONTFRAG = IPV6_DONTFRAG;
 
 int vx_recvmmsg(int fd, vx_mmsghdr *msgs, unsigned int count, int flags) {
     return recvmmsg(fd, (struct mmsghdr *)msgs, count, flags, NULL);

@@ -186,16 +186,25 @@ public struct Remote: Codable, Sendable, Equatable {
     public var drops: [String: UInt64]
     public var floodVnis: [UInt32]
     public var fdbEntries: Int
+    /// The underlay MTU used toward it: the path MTU learned from the kernel when smaller than the
+    /// configured underlay MTU, else the configured one (README "PMTU").
+    public var pathMTU: Int
+    /// Whether `pathMTU` was learned.
+    public var pathMTULearned: Bool
     enum CodingKeys: String, CodingKey {
         case address, drops
         case lastHeardSecondsAgo = "last_heard_seconds_ago", rxPackets = "rx_packets", rxBytes = "rx_bytes"
         case txPackets = "tx_packets", txBytes = "tx_bytes", floodVnis = "flood_vnis", fdbEntries = "fdb_entries"
+        case pathMTU = "path_mtu", pathMTULearned = "path_mtu_learned"
     }
 
     public init(
         address: String, lastHeardSecondsAgo: UInt64?, rxPackets: UInt64, rxBytes: UInt64, txPackets: UInt64,
-        txBytes: UInt64, drops: [String: UInt64], floodVnis: [UInt32], fdbEntries: Int
+        txBytes: UInt64, drops: [String: UInt64], floodVnis: [UInt32], fdbEntries: Int, pathMTU: Int = 0,
+        pathMTULearned: Bool = false
     ) {
+        self.pathMTU = pathMTU
+        self.pathMTULearned = pathMTULearned
         self.address = address
         self.lastHeardSecondsAgo = lastHeardSecondsAgo
         self.rxPackets = rxPackets

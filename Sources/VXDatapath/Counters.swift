@@ -25,6 +25,9 @@ public enum TrafficCounter: Int, CaseIterable, Sendable {
     /// ICMP "fragmentation needed" / "packet too big" sent back to an inner sender whose frame did
     /// not fit the underlay (the frame itself is counted as an `oversize` drop).
     case pmtuSignalled
+    /// Of `pmtuSignalled`, those sent because the frame did not fit a remote's learned path MTU
+    /// (a router between the VTEPs with a smaller MTU), not the configured underlay MTU.
+    case pmtuPathSignalled
 
     public var name: String {
         switch self {
@@ -43,6 +46,7 @@ public enum TrafficCounter: Int, CaseIterable, Sendable {
         case .neighFlooded: "neigh_flooded"
         case .neighUnanswerable: "neigh_unanswerable"
         case .pmtuSignalled: "pmtu_signalled"
+        case .pmtuPathSignalled: "pmtu_path_signalled"
         }
     }
 }

@@ -167,6 +167,18 @@ public struct Forwarder {
                 fanOut = 0
                 note = neighbour
             }
+            if let remote = unicast {  // path MTU hook (NeighbourSuppression.swift)
+                switch checkPath(
+                    network: network, path: path, remote: remote, slot: i, frame: frame, length: length, tail: tail,
+                    available: min(length - tail.length, batch.dataCapacity))
+                {
+                case .fits: break
+                case .declined:
+                    i += 1
+                    continue
+                case .noRoom: return i
+                }
+            }
             if fanOut > out.remaining { return i }
 
             countNeighbourNote(note, network: network)
@@ -191,7 +203,14 @@ public struct Forwarder {
                         destination: Endpoint(address: remotes[remote], port: port), remote: remote, tail: tail))
             } else {
                 counters.add(.floodedFrames, row: network)
+                var signalled = false
                 for k in 0..<fanOut {
+                    if length > remotes.frameLimit(floodScratch[k]) {  // path MTU hook
+                        declineFloodCopy(
+                            network: network, path: path, remote: floodScratch[k], slot: i, frame: frame, length: length,
+                            tail: tail, available: min(length - tail.length, batch.dataCapacity), signalled: &signalled)
+                        continue
+                    }
                     out.append(
                         PacketRef(
                             bytes: header, length: packetLength, network: network,
@@ -219,6 +238,8 @@ public struct Forwarder {
             case .tooBig:
                 counters.drop(.oversize, row: packet.network)
                 countRemoteDrop(.oversize, packet.remote)
+                // The kernel may have learned a smaller path MTU toward it: have it read.
+                if let remote = packet.remote { remotes.requestProbe(remote) }
             case .failed:
                 counters.drop(.sendError, row: packet.network)
                 countRemoteDrop(.sendError, packet.remote)

@@ -59,25 +59,88 @@ extension Forwarder {
 /// still dropped (`oversize`), and its sender told — ICMP "fragmentation needed" / "packet too
 /// big" with the inner MTU that fits, through the same local-reply path — so its TCP lowers the
 /// segment size instead of black-holing, as the kernel's vxlan does since Linux 5.9.
+///
+/// "Too big" is checked twice: against the network's limit (the configured underlay MTU, the
+/// TAP's MTU) before the FDB lookup, and against the destination VTEP's learned path MTU
+/// (`RemoteTable`, `PathMTU`: a router between the VTEPs with a smaller MTU) after it — for a
+/// unicast frame as a whole, for a flooded one per copy (the copies that fit still go).
 extension Forwarder {
+    public enum PathCheck { case fits, declined, noRoom }
+
+    /// A unicast frame to `remote`, checked against the remote's learned path MTU: `.fits`, or
+    /// `.declined` (signalled when `pmtu_signal` is on, dropped as oversize for the network and
+    /// the remote), or `.noRoom` when the replies are full (flush and call again).
+    @inline(__always)
+    func checkPath(
+        network: Int, path: NetworkPath, remote: RemoteIndex, slot: Int, frame: UnsafeMutableRawPointer, length: Int,
+        tail: FramePiece, available: Int
+    ) -> PathCheck {
+        let limit = remotes.frameLimit(remote)
+        guard length > limit else { return .fits }
+        if path.pmtuSignal,
+            signalTooBig(network: network, path: path, frame: frame, available: available, pathLimit: limit) == .noRoom
+        {
+            return .noRoom
+        }
+        dropDeviceFrame(.oversize, network: network, slot: slot, frame: frame, length: length, tail: tail)
+        countRemoteDrop(.oversize, remote)
+        return .declined
+    }
+
+    /// One copy of a flooded frame too big for its remote's learned path: not sent, counted
+    /// oversize, and the sender signalled once per frame (no retry when the replies are full: the
+    /// copies that fit are already listed).
+    @inline(__always)
+    func declineFloodCopy(
+        network: Int, path: NetworkPath, remote: RemoteIndex, slot: Int, frame: UnsafeMutableRawPointer, length: Int,
+        tail: FramePiece, available: Int, signalled: inout Bool
+    ) {
+        if path.pmtuSignal, !signalled {
+            signalled = true
+            _ = signalTooBig(
+                network: network, path: path, frame: frame, available: available, pathLimit: remotes.frameLimit(remote))
+        }
+        counters.drop(.oversize, row: network)
+        countRemoteDrop(.oversize, remote)
+        captureDrop(
+            .oversize, .fromTap, .frame, network, Endpoint(address: remotes[remote], port: port), slot, frame, length,
+            tail: tail)
+    }
+
+    /// The largest frame network `network` carries toward the VTEP its FDB places `frame`'s
+    /// destination behind: the network's limit, lowered by that remote's learned path MTU. For the
+    /// worker's check of a super-frame's segments before it cuts them.
+    @inline(__always)
+    public func frameLimit(network: Int, frame: UnsafeRawPointer) -> (limit: Int, learned: Bool) {
+        let path = networks[network]
+        let destination = EthernetFrame.destination(frame)
+        guard !destination.isMulticast, let hit = path.fdb.lookup(destination) else { return (path.maxFrame, false) }
+        let learned = remotes.frameLimit(hit.remote)
+        return learned < path.maxFrame ? (learned, true) : (path.maxFrame, false)
+    }
+
     /// The largest frame network `network` carries.
     @inline(__always)
     public func maxFrame(network: Int) -> Int { networks[network].maxFrame }
 
     /// Builds the ICMP error for an oversize frame into `replies`, when the frame deserves one and
-    /// the rate limit allows; `.noRoom` when the replies are full (flush and call again).
+    /// the rate limit allows; `.noRoom` when the replies are full (flush and call again). The MTU
+    /// reported fits the network's limit and `pathLimit` (a remote's learned path, in frame bytes).
     @inline(__always)
-    public func signalTooBig(network: Int, path: NetworkPath, frame: UnsafeRawPointer, available: Int)
-        -> NeighbourOutcome
-    {
+    public func signalTooBig(
+        network: Int, path: NetworkPath, frame: UnsafeRawPointer, available: Int, pathLimit: Int = .max
+    ) -> NeighbourOutcome {
         guard let slot = replies.next() else { return .noRoom }
+        let byPath = pathLimit < path.maxFrame
         guard
             let length = PacketTooBig.answer(
-                frame: frame, available: available, maxFrame: path.maxFrame, mtuCeiling: path.mtu, to: slot),
+                frame: frame, available: available, maxFrame: byPath ? pathLimit : path.maxFrame, mtuCeiling: path.mtu,
+                to: slot),
             replies.takeErrorBudget()
         else { return .forward }
         replies.commit(length: length, network: network)
         counters.add(.pmtuSignalled, row: network)
+        if byPath { counters.add(.pmtuPathSignalled, row: network) }
         return .answered
     }
 

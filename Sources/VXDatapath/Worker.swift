@@ -141,13 +141,17 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         }
     }
 
-    /// PMTU signalling for a frame declined before encapsulation.
-    private func signalTooBig(_ network: Int, frame: UnsafeRawPointer, available: Int) {
+    /// PMTU signalling for a frame declined before encapsulation (`pathLimit`: the learned path
+    /// MTU of its destination VTEP, in frame bytes, when that is what it did not fit).
+    private func signalTooBig(_ network: Int, frame: UnsafeRawPointer, available: Int, pathLimit: Int = .max) {
         let path = forwarder.path(network: network)
         guard path.pmtuSignal else { return }
-        if forwarder.signalTooBig(network: network, path: path, frame: frame, available: available) == .noRoom {
+        if forwarder.signalTooBig(network: network, path: path, frame: frame, available: available, pathLimit: pathLimit)
+            == .noRoom
+        {
             flushReplies()
-            _ = forwarder.signalTooBig(network: network, path: path, frame: frame, available: available)
+            _ = forwarder.signalTooBig(
+                network: network, path: path, frame: frame, available: available, pathLimit: pathLimit)
         }
     }
 
@@ -194,11 +198,15 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
                 forwarder.dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length)
                 continue
             }
-            // (The network's limit is within the worker's `maxFrame`.)
-            if segmenter.maxSegmentLength > forwarder.maxFrame(network: network) {
-                // Segments too big for this network's underlay: one ICMP error for the super-frame
-                // (not one per segment), which is dropped whole.
-                signalTooBig(network, frame: frame, available: min(length, deviceBatch.dataCapacity))
+            // (The network's limit is within the worker's `maxFrame`.) The destination VTEP's learned
+            // path MTU, when smaller, is the limit: the segment size the UDP GSO send would use.
+            let limit = forwarder.frameLimit(network: network, frame: frame)
+            if segmenter.maxSegmentLength > limit.limit {
+                // Segments too big for this network's underlay or the path: one ICMP error for the
+                // super-frame (not one per segment), which is dropped whole.
+                signalTooBig(
+                    network, frame: frame, available: min(length, deviceBatch.dataCapacity),
+                    pathLimit: limit.learned ? limit.limit : .max)
                 forwarder.dropDeviceFrame(.oversize, network: network, slot: i, frame: frame, length: length)
                 continue
             }

@@ -7,9 +7,17 @@
 // the inner flow (ECMP/RSS entropy, as the kernel's vxlan does), which a bound UDP socket cannot
 // do per packet; on a raw socket the datapath writes the UDP header itself and the kernel adds the
 // IP header. Over IPv4 the UDP checksum stays zero (RFC 7348 §5); over IPv6 the kernel computes it
-// (IPV6_CHECKSUM), because receivers drop zero-checksum UDP over IPv6 by default. DF is set and
-// the path MTU cache ignored (IP_PMTUDISC_PROBE): an encapsulated packet is never fragmented, and
-// one that does not fit is refused with EMSGSIZE and counted as oversize.
+// (IPV6_CHECKSUM), because receivers drop zero-checksum UDP over IPv6 by default.
+//
+// Path MTU: DF is set and the kernel's path MTU cache obeyed (IP_PMTUDISC_DO; IPV6_PMTUDISC_DO and
+// IPV6_DONTFRAG): an encapsulated packet is never fragmented, and one larger than what the kernel
+// last learned for its destination (an ICMP "fragmentation needed" / "packet too big" from a
+// router on the way, which the kernel matches to these sockets and caches for ~10 minutes) is
+// refused with EMSGSIZE — a UDP GSO send whose segment size is too big as well. Such a packet is
+// counted oversize and its remote marked for a probe (`RemoteTable.requestProbe`); the control
+// thread then reads the path MTU (`PathMTUProbe`) and the forwarder signals the inner sender
+// against it. (PMTUDISC_PROBE, the earlier choice, ignored the cache and kept sending packets a
+// router on the way dropped.)
 //
 // With offloads (UDPSendPool, UDP GRO):
 // - Send goes through a pool of ordinary UDP sockets, shared by every worker, each bound to the
@@ -93,13 +101,8 @@ public final class UDPSendPool: @unchecked Sendable {
         }!
         do {
             _ = try shimCall("SO_ATTACH_FILTER", context: context) { vx_attach_drop_all_filter(fd) }
-            if v4 {
-                try UDPLink.setOption(fd, Int32(IPPROTO_IP), vx_IP_MTU_DISCOVER, vx_IP_PMTUDISC_PROBE, "IP_MTU_DISCOVER", context)
-            } else {
-                try UDPLink.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY", context)
-                try UDPLink.setOption(
-                    fd, Int32(IPPROTO_IPV6), vx_IPV6_MTU_DISCOVER, vx_IPV6_PMTUDISC_PROBE, "IPV6_MTU_DISCOVER", context)
-            }
+            if !v4 { try UDPLink.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY", context) }
+            try UDPLink.obeyPathMTU(fd, v4: v4, context)
             FileDescriptor(rawValue: fd).requestBuffer(bytes: 4 << 20, receive: false)
             try? UDPLink.setOption(fd, SOL_SOCKET, SO_RCVBUF, 4096, "SO_RCVBUF", context)
             try UDPLink.bindSocket(fd, to: local, context)
@@ -256,13 +259,11 @@ public final class UDPLink: Underlay {
         }!
         do {
             _ = try shimCall("SO_ATTACH_FILTER", context: context) { vx_attach_drop_all_filter(fd) }
-            if local.isV4 {
-                try setOption(fd, Int32(IPPROTO_IP), vx_IP_MTU_DISCOVER, vx_IP_PMTUDISC_PROBE, "IP_MTU_DISCOVER", context)
-            } else {
+            if !local.isV4 {
                 // Offset of the UDP checksum within what we hand the kernel.
                 try setOption(fd, Int32(IPPROTO_IPV6), vx_IPV6_CHECKSUM, 6, "IPV6_CHECKSUM", context)
-                try setOption(fd, Int32(IPPROTO_IPV6), vx_IPV6_MTU_DISCOVER, vx_IPV6_PMTUDISC_PROBE, "IPV6_MTU_DISCOVER", context)
             }
+            try obeyPathMTU(fd, v4: local.isV4, context)
             try? setOption(fd, SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20, "SO_SNDBUFFORCE", context)
             try bindSocket(fd, to: Endpoint(address: local, port: 0), context)
         } catch {
@@ -270,6 +271,17 @@ public final class UDPLink: Underlay {
             throw error
         }
         return FileDescriptor(rawValue: fd)
+    }
+
+    /// DF on every packet, and sends above the kernel's cached path MTU refused with EMSGSIZE (see
+    /// the top of the file): the one place the send sockets' PMTU behaviour is chosen.
+    static func obeyPathMTU(_ fd: Int32, v4: Bool, _ context: String) throws(SystemError) {
+        if v4 {
+            try setOption(fd, Int32(IPPROTO_IP), vx_IP_MTU_DISCOVER, vx_IP_PMTUDISC_DO, "IP_MTU_DISCOVER", context)
+        } else {
+            try setOption(fd, Int32(IPPROTO_IPV6), vx_IPV6_MTU_DISCOVER, vx_IPV6_PMTUDISC_DO, "IPV6_MTU_DISCOVER", context)
+            try setOption(fd, Int32(IPPROTO_IPV6), vx_IPV6_DONTFRAG, 1, "IPV6_DONTFRAG", context)
+        }
     }
 
     /// Binds `fd` to `local` (errors carry `context`, e.g. "listen on UDP 10.0.0.1:4789").

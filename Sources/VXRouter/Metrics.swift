@@ -46,6 +46,7 @@ extension TrafficCounter {
         case .neighFlooded: "ARP requests and neighbour solicitations for addresses no MAC/IP entry knows (forwarded)."
         case .neighUnanswerable: "Malformed or unsupported ARP/neighbour solicitation frames from the TAP (forwarded)."
         case .pmtuSignalled: "ICMP too-big messages sent to inner senders whose frames did not fit the underlay."
+        case .pmtuPathSignalled: "Of those, the ones sent because a remote's learned path MTU was smaller than the underlay's."
         }
     }
 }

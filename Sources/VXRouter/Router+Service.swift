@@ -109,6 +109,7 @@ extension Router {
         let nowMs = monotonicMilliseconds()
         return (0..<count).map { i in
             let index = RemoteIndex(rawValue: UInt16(i))
+            let path = pathMTU(of: index)
             var drops: [String: UInt64] = [:]
             for reason in DropReason.allCases { drops[reason.name] = sums[index, drop: reason] }
             return Remote(
@@ -117,7 +118,7 @@ extension Router {
                 rxPackets: sums[index, .rxPackets], rxBytes: sums[index, .rxBytes],
                 txPackets: sums[index, .txPackets], txBytes: sums[index, .txBytes], drops: drops,
                 floodVnis: networks.filter { $0.flood.current.contains(index) }.map(\.vni.rawValue),
-                fdbEntries: entriesPerRemote[i])
+                fdbEntries: entriesPerRemote[i], pathMTU: path.mtu, pathMTULearned: path.learned)
         }
     }
 

@@ -255,6 +255,7 @@ public final class Router {
         var lastAgeing = monotonicSeconds()
         var reportedFailures = 0
         var reportedGSOFallbacks = 0
+        let pathMTUWatch = openPathMTUWatch(now: lastAgeing)
         controlLoop: while true {
             waitReadable([signals.fd, controlQueue.wake.fd], timeoutMilliseconds: 5)
             for work in controlQueue.take() { work(self) }
@@ -270,6 +271,7 @@ public final class Router {
             reapCapture()
             let now = monotonicSeconds()
             applyLearnEvents(now: now)
+            pathMTUWatch?.poll(now: now)
             if now != lastAgeing {
                 lastAgeing = now
                 age(now: now)

@@ -10,7 +10,7 @@ struct Peers: ParsableCommand {
         let body = try options.call(RemoteList.self, "GET", APIPath.remotes)
         if options.json { return }
         printTable(
-            ["REMOTE", "LAST_HEARD", "RX_PACKETS", "RX_BYTES", "TX_PACKETS", "TX_BYTES", "DROPS", "FDB", "FLOOD_VNIS"],
+            ["REMOTE", "LAST_HEARD", "RX_PACKETS", "RX_BYTES", "TX_PACKETS", "TX_BYTES", "DROPS", "FDB", "FLOOD_VNIS", "PATH_MTU"],
             body.remotes.map { r in
                 let drops = r.drops.values.reduce(UInt64(0), &+)
                 let heard = r.lastHeardSecondsAgo.map { "\($0)s ago" } ?? "never"
@@ -18,6 +18,8 @@ struct Peers: ParsableCommand {
                 return [
                     r.address, heard, String(r.rxPackets), String(r.rxBytes), String(r.txPackets), String(r.txBytes),
                     String(drops), String(r.fdbEntries), vnis.isEmpty ? "-" : vnis,
+                    // A learned path MTU is marked, so it is not mistaken for the configured one.
+                    r.pathMTULearned ? "\(r.pathMTU) (learned)" : String(r.pathMTU),
                 ]
             })
     }

@@ -87,6 +87,13 @@ extern const int vx_IP_MTU_DISCOVER;
 extern const int vx_IP_PMTUDISC_PROBE;
 extern const int vx_IPV6_MTU_DISCOVER;
 extern const int vx_IPV6_PMTUDISC_PROBE;
+// Path MTU (README "PMTU"): sends above the kernel's cached path MTU fail (PMTUDISC_DO), and a
+// connected probe socket reads that MTU back (IP_MTU / IPV6_MTU).
+extern const int vx_IP_PMTUDISC_DO;
+extern const int vx_IPV6_PMTUDISC_DO;
+extern const int vx_IP_MTU;
+extern const int vx_IPV6_MTU;
+extern const int vx_IPV6_DONTFRAG;
 
 // pthread_setname_np is a _GNU_SOURCE declaration. Names show in `top -H` and `ps -L`.
 int vx_set_thread_name(const char *name);
