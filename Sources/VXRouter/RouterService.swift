@@ -86,9 +86,19 @@ public protocol RouterService: Sendable {
     func startStreamCapture(_ parameters: CaptureParameters, into sink: any CaptureStreamSink) async throws
     func stopCapture() async throws -> CaptureStatus
 
+    /// `GET /v1/cluster`: the cluster client's state; `notFound` when cluster mode is off.
+    func cluster() async throws -> ClusterInfo
+
     /// FDB events (learn, move, age-out, FDB full) from now on, as SSE messages.
     func subscribe(_ sink: any EventSink)
     func unsubscribe(_ sink: any EventSink)
+}
+
+extension RouterService {
+    /// A router without cluster mode.
+    public func cluster() async throws -> ClusterInfo {
+        throw ServiceError(.notFound, "cluster mode is off (no `cluster:` in the config, no --cluster)")
+    }
 }
 
 /// A started control endpoint, stopped by the router when it stops.
