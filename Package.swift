@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // The cluster client's HTTP (etcd's v3 JSON gateway): no hand-written HTTP.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // TLS to etcd (AsyncHTTPClient's own TLS stack; its configuration types are NIOSSL's).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
     ],
     targets: [
         .target(name: "VXWire"),
@@ -67,6 +69,7 @@ let package = Package(
             dependencies: [
                 "VXWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -34,6 +34,8 @@ public struct ClusterSettings: Sendable {
     public var port: UInt16
     public var servedVNIs: [VNI]
     public var leaseTTL: Int64
+    /// TLS to etcd (https:// endpoints); nil: plain HTTP, or https with the system's roots.
+    public var tls: EtcdTLS?
     /// How often local stations are re-read and changes published.
     public var publishInterval: Duration = .seconds(2)
     /// How often the tables are read back and compared with the cluster.
@@ -61,7 +63,11 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
     public var hostID: String
     public var incarnation: String
     public var connected: Bool
+    /// The endpoint that answered last (tried first), of `endpoints`.
+    public var endpoint: String
+    public var endpoints: [String]
     public var lease: String?
+    public var leaseTTL: Int64
     public var revision: Int64
     /// Seconds since the tables were last brought in line with etcd (list or watch event).
     public var lastSyncSecondsAgo: Double?
@@ -112,7 +118,7 @@ public actor ClusterClient {
         self.logger = logger
         self.onEvent = onEvent
         keys = ClusterKeys(overlay: settings.overlay)
-        etcd = EtcdClient(endpoints: settings.endpoints, callTimeout: .seconds(3))
+        etcd = EtcdClient(endpoints: settings.endpoints, callTimeout: .seconds(3), tls: settings.tls)
         incarnation = String(UInt64.random(in: 1...UInt64.max), radix: 16)
         reconciler = ClusterReconciler(keys: keys, selfID: settings.hostID, servedVNIs: settings.servedVNIs)
     }
@@ -138,7 +144,8 @@ public actor ClusterClient {
     public func status() -> ClusterStatus {
         ClusterStatus(
             overlay: settings.overlay, hostID: settings.hostID, incarnation: incarnation, connected: connected,
-            lease: lease.map { String($0, radix: 16) }, revision: reconciler.revision,
+            endpoint: etcd.currentEndpoint, endpoints: etcd.endpoints, lease: lease.map { String($0, radix: 16) },
+            leaseTTL: settings.leaseTTL, revision: reconciler.revision,
             lastSyncSecondsAgo: lastSync.map { instant in
                 let elapsed = ContinuousClock.now - instant
                 return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -251,9 +258,11 @@ public actor ClusterClient {
                     for key in published.keys where !present.contains(key) { published[key] = nil }
                     emit(reconciler.relist(listing.keyValues, revision: listing.revision))
                     needsList = false
+                    markConnected()
                     await reconcile()
                 }
-                markConnected()
+                // Connected only once the watch answers (consumeWatch): a resume that cannot reach
+                // etcd must not report a connection it does not have.
                 // In a task of its own so that a connection loss seen by the publisher (a
                 // keepalive that failed) restarts it: a watch on a dead TCP connection would
                 // otherwise wait forever.

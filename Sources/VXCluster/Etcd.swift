@@ -10,6 +10,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 
 /// What an etcd call failed with.
@@ -84,6 +85,43 @@ public struct EtcdLease: Sendable, Equatable {
     public var ttl: Int64
 }
 
+/// TLS to etcd (https:// endpoints): PEM files of the CA that signed etcd's certificate (nil:
+/// the system's roots) and of this client's certificate and key, for etcd's --client-cert-auth.
+/// The files are read when the client is made; one that does not load fails every call with the
+/// reason (reported and retried like an unreachable etcd, never a crash).
+public struct EtcdTLS: Sendable, Equatable {
+    public var caFile: String?
+    public var certFile: String?
+    public var keyFile: String?
+
+    public init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil) {
+        self.caFile = caFile
+        self.certFile = certFile
+        self.keyFile = keyFile
+    }
+
+    /// The certificate and key are read as PEM whatever their names end with (NIOSSL's `.file`
+    /// sources take anything not named *.pem for DER, and keys are usually *.key).
+    func configuration() throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile { tls.trustRoots = .certificates(try load(caFile) { try NIOSSLCertificate.fromPEMFile($0) }) }
+        if let certFile, let keyFile {
+            tls.certificateChain = try load(certFile) { try NIOSSLCertificate.fromPEMFile($0) }.map { .certificate($0) }
+            tls.privateKey = .privateKey(try load(keyFile) { try NIOSSLPrivateKey(file: $0, format: .pem) })
+        }
+        return tls
+    }
+
+    private func load<T>(_ path: String, _ read: (String) throws -> T) throws -> T {
+        guard FileManager.default.isReadableFile(atPath: path) else { throw EtcdError.unreachable("TLS: cannot read \(path)") }
+        do {
+            return try read(path)
+        } catch {
+            throw EtcdError.unreachable("TLS: \(path) is not a PEM file of the expected kind (\(error))")
+        }
+    }
+}
+
 public final class EtcdClient: Sendable {
     public let endpoints: [String]
     private let http: HTTPClient
@@ -91,19 +129,33 @@ public final class EtcdClient: Sendable {
     private let callTimeout: TimeAmount
     /// The endpoint that answered last: tried first.
     private let preferred = Mutex(0)
+    /// Why the TLS files could not be used: every call fails with it.
+    private let tlsFailure: EtcdError?
 
     /// `endpoints` are base URLs (`http://127.0.0.1:2379`). No read timeout on the connection:
     /// a watch is idle for as long as nothing changes; each unary call has `callTimeout` instead.
-    public init(endpoints: [String], callTimeout: Duration = .seconds(5)) {
+    public init(endpoints: [String], callTimeout: Duration = .seconds(5), tls: EtcdTLS? = nil) {
         precondition(!endpoints.isEmpty, "at least one etcd endpoint")
         self.endpoints = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(2), read: nil)
+        var tlsFailure: EtcdError?
+        if let tls {
+            do {
+                configuration.tlsConfiguration = try tls.configuration()
+            } catch {
+                tlsFailure = error as? EtcdError ?? .unreachable("TLS: \(error)")
+            }
+        }
+        self.tlsFailure = tlsFailure
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         ownsHTTP = true
         let (seconds, attoseconds) = callTimeout.components
         self.callTimeout = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
+
+    /// The endpoint that answered last: the one the next call tries first.
+    public var currentEndpoint: String { endpoints[preferred.withLock { $0 }] }
 
     public func shutdown() async {
         if ownsHTTP { try? await http.shutdown() }
@@ -259,6 +311,7 @@ public final class EtcdClient: Sendable {
 
     /// POSTs `body` to the first endpoint that answers, starting with the one that answered last.
     private func send(_ path: String, _ body: Data, timeout: TimeAmount) async throws -> HTTPClientResponse {
+        if let tlsFailure { throw tlsFailure }
         let start = preferred.withLock { $0 }
         var lastError = "no endpoint"
         for step in 0..<endpoints.count {

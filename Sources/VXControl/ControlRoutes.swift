@@ -360,6 +360,7 @@ struct RouteTable: Sendable {
         Route(.GET, APIPath.remotes, .respond { r in try .encoded(RemoteList(remotes: try await r.service.remotes())) }),
         Route(.GET, APIPath.networks, .respond { r in try .encoded(NetworkList(networks: try await r.service.networks())) }),
         Route(.GET, APIPath.events, .events),
+        Route(.GET, APIPath.cluster, .respond { r in try .encoded(try await r.service.cluster()) }),
         Route(.GET, APIPath.capture, .respond { r in try .encoded(try await r.service.captureStatus()) }),
         Route(.POST, APIPath.capture, .respond { r in
             try .encoded(try await r.service.startFileCapture(try r.captureBody()), status: .created)

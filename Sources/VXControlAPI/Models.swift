@@ -462,6 +462,117 @@ public struct FDBEvent: Codable, Sendable, Equatable {
     }
 }
 
+// MARK: - Cluster mode
+
+/// `GET /v1/cluster`: cluster mode as this router sees it (404 when it is off).
+public struct ClusterInfo: Codable, Sendable, Equatable {
+    /// The overlay's name (keys under /vxrouter/v1/<overlay>/).
+    public var overlay: String
+    public var hostID: String
+    /// Random per start: a restarted host's records replace its previous incarnation's.
+    public var incarnation: String
+    /// Whether the last call to etcd succeeded.
+    public var connected: Bool
+    /// The etcd endpoint that answered last (tried first), of `endpoints`.
+    public var endpoint: String
+    public var endpoints: [String]
+    /// The etcd revision the tables are in line with.
+    public var revision: Int64
+    /// Seconds since the tables were last brought in line with etcd; absent before the first time.
+    public var lastSyncSecondsAgo: Double?
+    /// The lease this router's records hang on (hex, as etcdctl shows it); absent while none is held.
+    public var leaseID: String?
+    public var leaseTTLSeconds: Int64
+    /// Host ids with a record in the overlay (this router included).
+    public var members: [String]
+    public var floodMembers: Int
+    public var entries: Int
+    public var published: Int
+    public var relists: UInt64
+    public var leasesGranted: UInt64
+    /// Differences between the tables and the cluster found and repaired by anti-entropy.
+    public var corrections: UInt64
+    /// MACs claimed by two live hosts at once with the same sequence.
+    public var conflicts: UInt64
+    public var moves: UInt64
+    public var applyFailures: UInt64
+    public var lastError: String?
+    enum CodingKeys: String, CodingKey {
+        case overlay, incarnation, connected, endpoint, endpoints, revision, members, entries, published, relists
+        case corrections, conflicts, moves
+        case hostID = "host_id", lastSyncSecondsAgo = "last_sync_seconds_ago", leaseID = "lease_id"
+        case leaseTTLSeconds = "lease_ttl_seconds", floodMembers = "flood_members", leasesGranted = "leases_granted"
+        case applyFailures = "apply_failures", lastError = "last_error"
+    }
+
+    public init(
+        overlay: String, hostID: String, incarnation: String, connected: Bool, endpoint: String, endpoints: [String],
+        revision: Int64, lastSyncSecondsAgo: Double?, leaseID: String?, leaseTTLSeconds: Int64, members: [String],
+        floodMembers: Int, entries: Int, published: Int, relists: UInt64, leasesGranted: UInt64, corrections: UInt64,
+        conflicts: UInt64, moves: UInt64, applyFailures: UInt64, lastError: String?
+    ) {
+        self.overlay = overlay
+        self.hostID = hostID
+        self.incarnation = incarnation
+        self.connected = connected
+        self.endpoint = endpoint
+        self.endpoints = endpoints
+        self.revision = revision
+        self.lastSyncSecondsAgo = lastSyncSecondsAgo
+        self.leaseID = leaseID
+        self.leaseTTLSeconds = leaseTTLSeconds
+        self.members = members
+        self.floodMembers = floodMembers
+        self.entries = entries
+        self.published = published
+        self.relists = relists
+        self.leasesGranted = leasesGranted
+        self.corrections = corrections
+        self.conflicts = conflicts
+        self.moves = moves
+        self.applyFailures = applyFailures
+        self.lastError = lastError
+    }
+}
+
+/// A cluster message of `GET /v1/events` (SSE `event:` member_joined, member_left,
+/// member_restarted, mac_moved or mac_conflict).
+public struct ClusterEventBody: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case memberJoined = "member_joined", memberLeft = "member_left", memberRestarted = "member_restarted"
+        case macMoved = "mac_moved", macConflict = "mac_conflict"
+    }
+    public var type: Kind
+    /// The member (joined, left, restarted).
+    public var host: String?
+    public var address: String?
+    public var vni: UInt32?
+    public var mac: String?
+    /// A move: the host the MAC left and the one it is behind now.
+    public var from: String?
+    public var to: String?
+    /// A conflict: every host claiming the MAC, and the one programmed.
+    public var claimants: [String]?
+    public var kept: String?
+    public var time: String
+
+    public init(
+        type: Kind, host: String? = nil, address: String? = nil, vni: UInt32? = nil, mac: String? = nil,
+        from: String? = nil, to: String? = nil, claimants: [String]? = nil, kept: String? = nil, time: String
+    ) {
+        self.type = type
+        self.host = host
+        self.address = address
+        self.vni = vni
+        self.mac = mac
+        self.from = from
+        self.to = to
+        self.claimants = claimants
+        self.kept = kept
+        self.time = time
+    }
+}
+
 // MARK: - Requests
 
 /// A request body of string fields, all required; the server refuses unknown ones.
@@ -653,6 +764,7 @@ public enum APIPath {
     public static let capture = "/v1/capture"
     public static let captureStream = "/v1/capture/stream"
     public static let metrics = "/metrics"
+    public static let cluster = "/v1/cluster"
     public static let trace = "/v1/trace"
     public static func fdb(_ vni: some BinaryInteger) -> String { "/v1/networks/\(vni)/fdb" }
     public static func fdbEntry(_ vni: some BinaryInteger, _ mac: String) -> String { "/v1/networks/\(vni)/fdb/\(mac)" }

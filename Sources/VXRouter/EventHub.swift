@@ -31,12 +31,15 @@ final class EventHub: Sendable {
     }
 
     /// Control thread: formats `event` as one SSE message and offers it to every subscriber.
-    func publish(_ kind: EventKind, json: String) {
+    func publish(_ kind: EventKind, json: String) { publish(event: kind.rawValue, json: json) }
+
+    /// Any thread: `json` under the SSE event name `event` (cluster events have names of their own).
+    func publish(event name: String, json: String) {
         let id = sequence.add(1, ordering: .relaxed).newValue
         published.add(1, ordering: .relaxed)
         let current = subscribers.withLock { Array($0.values) }
         guard !current.isEmpty else { return }
-        let message = "id: \(id)\nevent: \(kind.rawValue)\ndata: \(json)\n\n"
+        let message = "id: \(id)\nevent: \(name)\ndata: \(json)\n\n"
         for subscriber in current where !subscriber.offer(message) {
             dropped.add(1, ordering: .relaxed)
         }

@@ -60,6 +60,8 @@ public final class Router {
     // The control endpoint (nil when `control.enabled` is false).
     let controlQueue: ControlQueue
     let eventHub = EventHub()
+    /// Cluster mode's state and events, reported by the cluster client (Router+Cluster).
+    let clusterBoard = ClusterBoard()
     /// Whether changes need a token (`control.token_file`; the endpoint checks it).
     let tokenRequired: Bool
     private var endpoint: (any ControlEndpoint)?
@@ -129,7 +131,8 @@ public final class Router {
             if config.control.enabled, let startEndpoint {
                 endpoint = try startEndpoint(
                     RouterControl(
-                        queue: controlQueue, hub: eventHub, served: networks.map(\.vni), local: config.underlay.local))
+                        queue: controlQueue, hub: eventHub, served: networks.map(\.vni), local: config.underlay.local,
+                        cluster: clusterBoard))
             }
         } catch {
             closeAll()

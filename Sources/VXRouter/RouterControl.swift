@@ -12,8 +12,10 @@ final class RouterControl: RouterService {
     let hub: EventHub
     let servedVNIs: [VNI]
     let underlayLocal: IPAddress
+    let clusterBoard: ClusterBoard
 
-    init(queue: ControlQueue, hub: EventHub, served: [VNI], local: IPAddress) {
+    init(queue: ControlQueue, hub: EventHub, served: [VNI], local: IPAddress, cluster: ClusterBoard) {
+        self.clusterBoard = cluster
         self.queue = queue
         self.hub = hub
         self.servedVNIs = served
@@ -40,7 +42,18 @@ final class RouterControl: RouterService {
     func networks() async throws -> [NetworkSummary] {
         try await onControlThread { router in router.networks.map { router.networkSummary($0) } }
     }
-    func metricsText() async throws -> String { try await onControlThread { $0.metricsText() } }
+    func metricsText() async throws -> String {
+        let text = try await onControlThread { $0.metricsText() }
+        guard let cluster = await clusterBoard.info() else { return text }
+        return text + cluster.metricsText
+    }
+
+    func cluster() async throws -> ClusterInfo {
+        guard let info = await clusterBoard.info() else {
+            throw ServiceError(.notFound, "cluster mode is off (no `cluster:` in the config, no --cluster)")
+        }
+        return info
+    }
 
     func fdb(vni: VNI) async throws -> FDBList {
         try await onControlThread { router throws(ServiceError) in router.fdbBody(try router.network(vni)) }

@@ -86,6 +86,8 @@ public protocol RouterService: Sendable {
     func startStreamCapture(_ parameters: CaptureParameters, into sink: any CaptureStreamSink) async throws
     func stopCapture() async throws -> CaptureStatus
 
+    /// `GET /v1/cluster`: the cluster client's state; `notFound` when cluster mode is off.
+    func cluster() async throws -> ClusterInfo
     /// What the datapath would do with a frame and why (`vxrouter trace`), read from the live
     /// tables without sending, learning or counting anything.
     func trace(_ input: TraceInput) async throws -> TraceResponse
@@ -95,6 +97,11 @@ public protocol RouterService: Sendable {
     func unsubscribe(_ sink: any EventSink)
 }
 
+extension RouterService {
+    /// A router without cluster mode.
+    public func cluster() async throws -> ClusterInfo {
+        throw ServiceError(.notFound, "cluster mode is off (no `cluster:` in the config, no --cluster)")
+    }
 /// A frame to trace, its fields checked by the caller.
 public enum TraceInput: Sendable, Equatable {
     /// Read from the TAP of the network serving `vni`.

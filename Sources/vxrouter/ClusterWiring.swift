@@ -97,16 +97,20 @@ struct RouterClusterTables: ClusterTables {
 }
 
 /// The cluster client of one `vxrouter run`, started once the router's service exists and
-/// stopped (lease revoked: a clean leave) when the router stops.
+/// stopped (lease revoked: a clean leave) when the router stops. It reports to the router through
+/// `hook`: its state for `GET /v1/cluster` and /metrics, its events for the event stream.
 final class ClusterRunner: @unchecked Sendable {
     private var task: Task<Void, Never>?
     private(set) var client: ClusterClient?
 
-    func start(config: RouterConfig, cluster: ClusterConfig, service: any RouterService, logger: Logger) {
-        let settings = ClusterSettings(
+    func start(config: RouterConfig, cluster: ClusterConfig, service: any RouterService, hook: ClusterHook, logger: Logger) {
+        var settings = ClusterSettings(
             endpoints: cluster.endpoints, overlay: cluster.name,
             hostID: cluster.hostID ?? config.underlay.local.description, address: config.underlay.local,
             port: config.underlay.port, servedVNIs: config.networks.map(\.vni), leaseTTL: Int64(cluster.leaseTTL))
+        if cluster.usesTLS {
+            settings.tls = EtcdTLS(caFile: cluster.caFile, certFile: cluster.certFile, keyFile: cluster.keyFile)
+        }
         task = Task {
             // The service answers once the control thread runs; retried until it does.
             var tables: RouterClusterTables?
@@ -115,8 +119,11 @@ final class ClusterRunner: @unchecked Sendable {
                 if tables == nil { try? await Task.sleep(for: .milliseconds(100)) }
             }
             guard let tables else { return }
-            let client = ClusterClient(settings: settings, tables: tables, logger: logger)
+            let client = ClusterClient(settings: settings, tables: tables, logger: logger) { event in
+                hook.publish(ClusterEventBody(event, time: Date().ISO8601Format()))
+            }
             self.client = client
+            hook.attach { ClusterInfo(await client.status()) }
             await client.run()
         }
     }
@@ -131,5 +138,35 @@ final class ClusterRunner: @unchecked Sendable {
             done.signal()
         }
         _ = done.wait(timeout: .now() + 3)
+    }
+}
+
+extension ClusterInfo {
+    init(_ status: ClusterStatus) {
+        self.init(
+            overlay: status.overlay, hostID: status.hostID, incarnation: status.incarnation, connected: status.connected,
+            endpoint: status.endpoint, endpoints: status.endpoints, revision: status.revision,
+            lastSyncSecondsAgo: status.lastSyncSecondsAgo, leaseID: status.lease, leaseTTLSeconds: status.leaseTTL,
+            members: status.members, floodMembers: status.floodMembers, entries: status.entries,
+            published: status.published, relists: status.relists, leasesGranted: status.leasesGranted,
+            corrections: status.corrections, conflicts: status.conflicts, moves: status.moves,
+            applyFailures: status.applyFailures, lastError: status.lastError)
+    }
+}
+
+extension ClusterEventBody {
+    init(_ event: ClusterEvent, time: String) {
+        switch event {
+        case .joined(let host, let address):
+            self.init(type: .memberJoined, host: host, address: address, time: time)
+        case .left(let host):
+            self.init(type: .memberLeft, host: host, time: time)
+        case .restarted(let host):
+            self.init(type: .memberRestarted, host: host, time: time)
+        case .moved(let vni, let mac, let from, let to):
+            self.init(type: .macMoved, vni: vni.rawValue, mac: mac.description, from: from, to: to, time: time)
+        case .conflict(let vni, let mac, let claimants, let kept):
+            self.init(type: .macConflict, vni: vni.rawValue, mac: mac.description, claimants: claimants, kept: kept, time: time)
+        }
     }
 }

@@ -176,7 +176,8 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         if let cluster = config.cluster {
-            clusterRunner.start(config: config, cluster: cluster, service: router.makeService(), logger: logger)
+            clusterRunner.start(
+                config: config, cluster: cluster, service: router.makeService(), hook: router.clusterHook, logger: logger)
         }
         defer { clusterRunner.stop() }
         try router.run()

@@ -25,8 +25,13 @@ private func parse(_ cluster: String) throws(ConfigError) -> RouterConfig {
     @Test(arguments: [
         ("cluster: { name: x }\n", "cluster.endpoints", "required key is missing"),
         ("cluster: { endpoints: [], name: x }\n", "cluster.endpoints", "at least one etcd endpoint"),
-        ("cluster: { endpoints: [10.0.0.5:2379], name: x }\n", "cluster.endpoints[0]", "not an http://HOST:PORT URL"),
-        ("cluster: { endpoints: [\"https://e:2379\"], name: x }\n", "cluster.endpoints[0]", "https endpoints are not supported"),
+        ("cluster: { endpoints: [10.0.0.5:2379], name: x }\n", "cluster.endpoints[0]", "not an http://HOST:PORT or https://HOST:PORT URL"),
+        ("cluster: { endpoints: [\"ftp://e:2379\"], name: x }\n", "cluster.endpoints[0]", "not an http://HOST:PORT or https://HOST:PORT URL"),
+        ("cluster: { endpoints: [\"https://e:2379\", \"http://f:2379\"], name: x }\n", "cluster.endpoints", "mix http:// and https://"),
+        ("cluster: { endpoints: [\"http://e:2379\"], name: x, ca_file: /ca.pem }\n", "cluster.ca_file", "need https:// endpoints"),
+        ("cluster: { endpoints: [\"https://e:2379\"], name: x, cert_file: /c.pem }\n", "cluster.cert_file", "needs key_file"),
+        ("cluster: { endpoints: [\"https://e:2379\"], name: x, key_file: /c.key }\n", "cluster.key_file", "needs cert_file"),
+        ("cluster: { endpoints: [\"https://e:2379\"], name: x, ca_file: \"\" }\n", "cluster.ca_file", "path is empty"),
         ("cluster: { endpoints: [\"http://e:2379/v3\"], name: x }\n", "cluster.endpoints[0]", "no path"),
         ("cluster: { endpoints: [\"http://e:99999\"], name: x }\n", "cluster.endpoints[0]", "port in 1-65535"),
         ("cluster: { endpoints: [\"http://e:2379\"] }\n", "cluster.name", "required key is missing"),
@@ -44,6 +49,15 @@ private func parse(_ cluster: String) throws(ConfigError) -> RouterConfig {
             #expect(error.reason.contains(reason), "\(error)")
             #expect(error.line == 3, "\(error)")
         }
+    }
+
+    @Test func tlsKeys() throws {
+        let config = try parse(
+            "cluster: { endpoints: [\"https://e:2379\", \"https://f:2379/\"], name: x, ca_file: /ca.pem, cert_file: /c.pem, key_file: /c.key }\n")
+        #expect(config.cluster?.usesTLS == true)
+        #expect(config.cluster?.caFile == "/ca.pem" && config.cluster?.certFile == "/c.pem" && config.cluster?.keyFile == "/c.key")
+        // https with the system's roots and no client certificate is fine too.
+        #expect(try parse("cluster: { endpoints: [\"https://e:2379\"], name: x }\n").cluster?.caFile == nil)
     }
 
     @Test func validateCatchesProgrammaticConfigs() {

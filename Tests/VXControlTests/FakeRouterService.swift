@@ -16,6 +16,8 @@ final class FakeRouterService: RouterService {
         var stopping = false
         var subscribers = 0
         var maxEntries = 4
+        /// `GET /v1/cluster`'s answer; nil: cluster mode off (the protocol's default answer).
+        var cluster: ClusterInfo?
     }
 
     let servedVNIs: [VNI]
@@ -221,6 +223,14 @@ final class FakeRouterService: RouterService {
     func stopCapture() async throws -> CaptureStatus {
         try call("capture stop")
         throw ServiceError(.notFound, "no capture is running")
+    }
+
+    func cluster() async throws -> ClusterInfo {
+        try call("cluster")
+        guard let info = state.withLock({ $0.cluster }) else {
+            throw ServiceError(.notFound, "cluster mode is off (no `cluster:` in the config, no --cluster)")
+        }
+        return info
     }
 
     func subscribe(_ sink: any EventSink) { state.withLock { $0.subscribers += 1 } }

@@ -118,6 +118,8 @@ let contractCases: [ContractCase] = [
     .of(StaticEntryRequest.self, requestBody("/v1/networks/{vni}/fdb")),
     .of(FloodRequest.self, requestBody("/v1/networks/{vni}/flood")),
     .of(CaptureRequest.self, "components > schemas > CaptureRequest"),
+    .of(ClusterInfo.self, response("/v1/cluster", "get")),
+    .of(ClusterEventBody.self, "components > schemas > ClusterEvent"),
 ]
 
 @Suite struct OpenAPIContractTests {
