@@ -366,7 +366,7 @@ done
 set +m
 
 # --- sampling ---
-header="time_utc,second,host,rss_kib,fds,threads,fdb_entries,remotes,drops_total,drops,tunnel_rx_packets"
+header="time_utc,second,load1,host,rss_kib,fds,threads,fdb_entries,remotes,drops_total,drops,tunnel_rx_packets"
 header+=",load_runs,load_sent,load_lost,load_failed,transfers_ok,transfers_failed,churn_ok,churn_failed"
 header+=",captures_ok,captures_failed,api_ok,api_failed"
 echo "$header" >"$csv"
@@ -399,7 +399,7 @@ sample() {
         fi
         local fdb remotes drops_total drops tunnel_rx
         read -r fdb remotes drops_total drops tunnel_rx <<<"$stats"
-        echo "$(date -u +%FT%TZ),$second,$host,$rss,$fds,$threads,$fdb,$remotes,$drops_total,$drops,$tunnel_rx,$tallies" >>"$csv"
+        echo "$(date -u +%FT%TZ),$second,$(cut -d' ' -f1 /proc/loadavg),$host,$rss,$fds,$threads,$fdb,$remotes,$drops_total,$drops,$tunnel_rx,$tallies" >>"$csv"
     done
 }
 
@@ -412,7 +412,7 @@ while ((SECONDS - begin < total)); do
     [[ -e $work/fatal ]] && break
     if ((SECONDS - begin >= next)); then
         sample "$next" || break
-        tail -n 2 "$csv" | cut -d, -f2-10 | sed 's/^/    /'
+        tail -n 2 "$csv" | cut -d, -f2-11 | sed 's/^/    /'
         next=$((next + interval))
     fi
 done
@@ -449,7 +449,8 @@ def curve(values, unit=1, suffix=""):
     return f"start {f(v[0])}{suffix}, min {f(min(v))}, max {f(max(v))}, end {f(v[-1])}{suffix}"
 
 print(f"\n== soak summary: {int(rows[-1]['second']) // 60} min {int(rows[-1]['second']) % 60} s, "
-      f"{len(rows) // 2} samples per router, warm-up {warmup_s // 60} min")
+      f"{len(rows) // 2} samples per router, warm-up {warmup_s // 60} min; machine load (1 min) "
+      f"{min(float(r['load1']) for r in rows):.1f}-{max(float(r['load1']) for r in rows):.1f}")
 for host in ("a", "b"):
     h = [r for r in rows if r["host"] == host]
     if not h: continue
