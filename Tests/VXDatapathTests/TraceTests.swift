@@ -2,6 +2,7 @@
 // what the worker really does with the same frame through the fakes — must agree, and tracing
 // itself must change nothing (no counter, no learn event, no age refresh, nothing sent).
 import Testing
+import VXTestSupport
 import VXWire
 
 @testable import VXDatapath
