@@ -122,7 +122,7 @@ let package = Package(
         .executableTarget(name: "fuzz-segmenter", dependencies: ["VXFuzzSupport", "VXWire"], path: "Tools/fuzz/fuzz-segmenter"),
         .executableTarget(name: "fuzz-coalescer", dependencies: ["VXFuzzSupport", "VXWire"], path: "Tools/fuzz/fuzz-coalescer"),
         .executableTarget(name: "fuzz-config", dependencies: ["VXFuzzSupport", "VXConfig"], path: "Tools/fuzz/fuzz-config"),
-        .testTarget(name: "VXWireTests", dependencies: ["VXWire"]),
+        .testTarget(name: "VXWireTests", dependencies: ["VXWire", "VXTestSupport"]),
         // Test-only: counts heap allocations per thread by interposing malloc (see its header).
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "VXCaptureTests", dependencies: ["VXCapture", "VXDatapath", "VXWire", "CPcap"]),

@@ -1,4 +1,5 @@
 import Testing
+import VXTestSupport
 
 @testable import VXWire
 
@@ -255,18 +256,5 @@ struct SourcePortRangeTests {
         #expect(ports.port(for: 0x8000_0000_0000_0000) == 49152 + 8192)
         // Multiply-shift over uniform hashes: each sixteenth of the range gets ~1000.
         #expect(buckets.allSatisfy { (700...1300).contains($0) }, "\(buckets)")
-    }
-}
-
-/// A seeded generator, so every run sees the same "random" inputs.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

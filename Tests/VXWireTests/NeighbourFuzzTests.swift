@@ -1,4 +1,5 @@
 import Testing
+import VXTestSupport
 
 @testable import VXWire
 
