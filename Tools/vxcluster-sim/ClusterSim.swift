@@ -66,11 +66,22 @@ struct ClusterSim: AsyncParsableCommand {
         let started = ContinuousClock.now
         let snapshot = world.hosts
         let leases = Mutex([Int: Int64]())
+        // Loading can take longer than a TTL: the leases granted so far are kept alive meanwhile.
+        let ttlSeconds = ttl
+        let loadKeepalive = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(max(1, ttlSeconds / 3)))
+                for lease in leases.withLock({ Array($0.values) }) where !Task.isCancelled {
+                    _ = try? await etcd.keepAlive(lease)
+                }
+            }
+        }
         try await forEachParallel(Array(snapshot.indices), width: parallel) { index in
             let (lease, writes) = try await snapshot[index].publish(etcd: etcd, ttl: ttl, keys: keys)
             leases.withLock { $0[index] = lease }
             requests.add(writes, ordering: .relaxed)
         }
+        loadKeepalive.cancel()
         for (index, lease) in leases.withLock({ $0 }) { world.hosts[index].lease = lease }
         let loadTime = ContinuousClock.now - started
         print("loaded \(hosts) hosts x \(vniList.count) VNIs x \(macs) MACs "
