@@ -67,11 +67,11 @@ TOKEN=$WORK/token
 printf 'bench-token' >"$TOKEN"
 chmod 600 "$TOKEN"
 ENTRIES=$((HOSTS * 2 * MACS))
-# Long enough to load, converge, probe and measure.
-DURATION=$((90 + HOSTS / 20))
+# Long enough for the router to converge, then probe and measure (the sim revokes at the end).
+DURATION=$((300 + HOSTS / 5))
 
 echo "== loading $HOSTS simulated VTEPs x 2 VNIs x $MACS MACs into etcd"
-inns "$SIM" --endpoints "$ETCD" --overlay bench --hosts "$HOSTS" --vnis 100,101 --macs "$MACS" --ttl 15 \
+inns stdbuf -oL "$SIM" --endpoints "$ETCD" --overlay bench --hosts "$HOSTS" --vnis 100,101 --macs "$MACS" --ttl 15 \
     --first-address 198.18.128.1 --duration "$DURATION" --parallel 8 \
     --probes "$PROBES" --router http://127.0.0.1:4790 --router-token-file "$TOKEN" >"$WORK/sim.log" 2>&1 &
 SIM_PID=$!
