@@ -108,6 +108,8 @@ public actor ClusterClient {
     /// Set by tests to leave like a crashed router: no revoke, the lease left to expire.
     var abandoned = false
     var reconcileAgain = false
+    /// Actions that failed and have not succeeded since (their warning is not repeated).
+    var failing: Set<ClusterAction> = []
 
     public init(
         settings: ClusterSettings, tables: any ClusterTables, logger: Logger,
@@ -377,10 +379,12 @@ public actor ClusterClient {
             do {
                 try await tables.apply(action)
                 reconciler.applied(action)
+                failing.remove(action)
             } catch {
-                // Not recorded as applied: the next pass plans it again.
+                // Not recorded as applied: the next pass plans it again. Logged once while it
+                // keeps failing (a full flood list refuses the same adds on every pass).
                 applyFailures += 1
-                logger.warning("cluster: could not apply \(action): \(error)")
+                if failing.insert(action).inserted { logger.warning("cluster: could not apply \(action): \(error)") }
             }
         }
     }
