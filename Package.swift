@@ -82,6 +82,10 @@ let package = Package(
             dependencies: [
                 "VXCluster", "VXWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // --probes: the router's event stream, and the latency percentiles.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Tools/vxcluster-sim"
         ),

@@ -91,6 +91,8 @@ for i in 0 1 2; do
 done
 
 ip netns exec "${NS[1]}" "$BIN" cluster status --cluster "$ETCD" --cluster-name demo
+echo "router b's own view (GET /v1/cluster):"
+"$BIN" cluster status --endpoint "unix:$WORK/r1.sock"
 
 echo "SIGKILL the router on host c"
 kill -9 "${PIDS[3]}"

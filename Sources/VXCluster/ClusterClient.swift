@@ -108,6 +108,8 @@ public actor ClusterClient {
     /// Set by tests to leave like a crashed router: no revoke, the lease left to expire.
     var abandoned = false
     var reconcileAgain = false
+    /// Actions that failed and have not succeeded since (their warning is not repeated).
+    var failing: Set<ClusterAction> = []
 
     public init(
         settings: ClusterSettings, tables: any ClusterTables, logger: Logger,
@@ -168,13 +170,20 @@ public actor ClusterClient {
         var nextKeepalive = ContinuousClock.now
         while !Task.isCancelled {
             do {
-                if lease == nil { try await grantAndRepublish() }
+                // Connected is claimed only on an answer: a pass that had nothing to send says
+                // nothing about etcd (the watch may have just failed).
+                var answered = false
+                if lease == nil {
+                    try await grantAndRepublish()
+                    answered = true
+                }
                 if ContinuousClock.now >= nextKeepalive, let lease {
                     try await etcd.keepAlive(lease)
                     nextKeepalive = ContinuousClock.now + keepaliveEvery
+                    answered = true
                 }
-                try await publishChanges()
-                markConnected()
+                if try await publishChanges() { answered = true }
+                if answered { markConnected() }
                 backoff.reset()
                 try await Task.sleep(for: min(settings.publishInterval, keepaliveEvery))
             } catch is CancellationError {
@@ -200,8 +209,10 @@ public actor ClusterClient {
         logger.info("cluster: joined", metadata: ["overlay": "\(settings.overlay)", "host": "\(settings.hostID)", "lease": "\(granted.id)"])
     }
 
-    /// Puts what changed since the last publish and deletes what was withdrawn.
-    func publishChanges() async throws {
+    /// Puts what changed since the last publish and deletes what was withdrawn; whether it
+    /// wrote anything.
+    @discardableResult
+    func publishChanges() async throws -> Bool {
         var wanted: [String: [UInt8]] = [:]
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -225,15 +236,19 @@ public actor ClusterClient {
                 wanted[key] = try Array(encoder.encode(record))
             }
         }
-        guard let lease else { return }
+        guard let lease else { return false }
+        var wrote = false
         for (key, value) in wanted.sorted(by: { $0.key < $1.key }) where published[key] != value {
             try await etcd.put(key, value: value, lease: lease)
             published[key] = value
+            wrote = true
         }
         for key in published.keys.sorted() where wanted[key] == nil {
             try await etcd.delete(key)
             published[key] = nil
+            wrote = true
         }
+        return wrote
     }
 
     func put(_ key: String, _ record: some Encodable) async throws {
@@ -364,10 +379,12 @@ public actor ClusterClient {
             do {
                 try await tables.apply(action)
                 reconciler.applied(action)
+                failing.remove(action)
             } catch {
-                // Not recorded as applied: the next pass plans it again.
+                // Not recorded as applied: the next pass plans it again. Logged once while it
+                // keeps failing (a full flood list refuses the same adds on every pass).
                 applyFailures += 1
-                logger.warning("cluster: could not apply \(action): \(error)")
+                if failing.insert(action).inserted { logger.warning("cluster: could not apply \(action): \(error)") }
             }
         }
     }

@@ -124,7 +124,7 @@ public struct ClusterSnapshot: Sendable, Equatable {
 }
 
 /// A remote MAC entry: the MAC lives behind `remote` (host `owner`), with `ips` behind it.
-public struct RemoteMACEntry: Sendable, Equatable {
+public struct RemoteMACEntry: Sendable, Hashable {
     public var remote: IPAddress
     public var ips: [IPAddress]
     public var owner: String?
@@ -156,7 +156,7 @@ public struct ClusterTablesState: Sendable, Equatable {
 }
 
 /// One change to the tables.
-public enum ClusterAction: Sendable, Equatable {
+public enum ClusterAction: Sendable, Hashable {
     case addFlood(vni: VNI, remote: IPAddress)
     case removeFlood(vni: VNI, remote: IPAddress)
     /// Add, or replace whatever entry the MAC has (never an exclusive add).

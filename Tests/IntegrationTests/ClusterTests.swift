@@ -6,14 +6,16 @@
 //  1. three hosts find each other: ping and a checked TCP transfer between every pair;
 //  2. a fourth host joins and is reached, nothing done to the other three;
 //  3. a MAC moves from b's TAP to d's (the address behind it with it) and a's traffic follows;
-//     meanwhile c is cut off from etcd and the revisions it missed are compacted away, so when
-//     it comes back its watch cannot resume: it must list again and see the move;
+//     meanwhile c is cut off from etcd, the revisions it missed are compacted away and etcd is
+//     killed and started again, so when c comes back its watch cannot resume: it must list again
+//     and see the move (the others resume theirs past the compaction);
 //  4. etcd is frozen (SIGSTOP) while traffic flows: forwarding goes on, nothing is purged; after
 //     SIGCONT every router converges again;
 //  5. c dies with SIGKILL (no clean leave): its entries leave the others once its lease expires.
 //
-// etcd runs in a host of its own (e, 198.18.0.5) so that cutting c off from etcd (a prohibit
-// route plus `ss -K` of the open connections) leaves c's underlay to the other VTEPs alone.
+// etcd runs in a host of its own (e, 198.18.0.5), so that c is cut off from etcd alone: its
+// link to the switch goes down (both directions, open connections included) while a, b and d
+// go on with etcd and each other.
 // Every TAP gets a MAC of its own: the derived stable MAC depends on the machine id and the VNI
 // only, so routers on one machine would all claim the same MAC (a conflict, on purpose reported).
 import Foundation
@@ -139,18 +141,24 @@ extension EndToEnd {
                 let hosts = try await lab.hostsOnSwitch(count: 5)
                 let (a, b, c, d, e) = (hosts[0], hosts[1], hosts[2], hosts[3], hosts[4])
                 let etcdURL = "http://\(e.underlayAddress):2379"
-                let etcd = try lab.spawn(
-                    e.command([
-                        LabEnvironment.tool("etcd"), "--name", "e2e", "--data-dir", lab.logPath("etcd-data"),
-                        "--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
-                        "--listen-peer-urls", "http://127.0.0.1:2380",
-                        "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                        "--initial-cluster", "e2e=http://127.0.0.1:2380",
-                    ]), name: "etcd", combinedLog: true)
-                let etcdUp = await Self.eventually(timeout: .seconds(20)) {
-                    (try? await Self.etcdctl(e, etcdURL, "endpoint", "health")) != nil
+                /// etcd in e; started again on the same data directory, it keeps every key, lease
+                /// and the compaction.
+                func startEtcd() async throws -> ChildProcess {
+                    let etcd = try lab.spawn(
+                        e.command([
+                            LabEnvironment.tool("etcd"), "--name", "e2e", "--data-dir", lab.logPath("etcd-data"),
+                            "--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
+                            "--listen-peer-urls", "http://127.0.0.1:2380",
+                            "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+                            "--initial-cluster", "e2e=http://127.0.0.1:2380",
+                        ]), name: "etcd", combinedLog: true)
+                    let etcdUp = await Self.eventually(timeout: .seconds(20)) {
+                        (try? await Self.etcdctl(e, etcdURL, "endpoint", "health")) != nil
+                    }
+                    guard etcdUp else { throw LabFailure("etcd did not start: \(etcd.stdout.suffix(2000))") }
+                    return etcd
                 }
-                guard etcdUp else { throw LabFailure("etcd did not start: \(etcd.stdout.suffix(2000))") }
+                var etcd = try await startEtcd()
 
                 var routers: [RouterProcess] = []
                 var taps: [String] = []
@@ -176,6 +184,17 @@ extension EndToEnd {
                         try await member.host.ping("198.19.0.\(index + 1)", count: 2)
                     }
                 }
+                // GET /v1/cluster: connected, the three members, a lease; `vxrouter cluster status` shows it.
+                for member in members {
+                    let info = await Self.api(member.host, "/v1/cluster") as? [String: Any]
+                    #expect(info?["connected"] as? Bool == true, "\(member.host.name): \(info ?? [:])")
+                    #expect((info?["members"] as? [String])?.count == 3, "\(member.host.name): \(info ?? [:])")
+                    #expect(info?["lease_id"] is String, "\(member.host.name): \(info ?? [:])")
+                }
+                let status = try await a.lab.run(
+                    a.command([LabEnvironment.routerBinary, "cluster", "status"] + LabEnvironment.clientArguments))
+                #expect(status.stdout.contains("etcd: connected") && status.stdout.contains("members (3)"), "\(status.summary)")
+
                 for (n, (from, to)) in [(a, b), (b, c), (c, a)].enumerated() {
                     let index = hosts.firstIndex { $0 === to }!
                     try await lab.tcpTransfer(
@@ -203,9 +222,9 @@ extension EndToEnd {
                 #expect(atB, "a never saw \(Self.movingMAC) behind b: \(seenAtB)")
                 try await a.ping(Self.movingAddress, count: 2)
 
-                // c is cut off from etcd (new connections refused, open ones reset); its underlay
-                // to the other VTEPs stays.
-                try await c.ip("route", "add", "prohibit", e.underlayAddress + "/32")
+                // c is cut off: its underlay link goes down (nothing in or out, open connections
+                // included), and those to etcd are reset so that its watch fails at once.
+                try await c.ip("link", "set", c.underlayDevice, "down")
                 try await c.run("ss", "-K", "dst", e.underlayAddress, check: false)
 
                 // The MAC moves to d, the address with it; a's traffic follows.
@@ -222,19 +241,31 @@ extension EndToEnd {
                 try await a.ping(Self.movingAddress, count: 2)
                 let cutOff = await Self.fdb(c)?[Self.movingMAC]
                 #expect(cutOff == b.underlayAddress, "c, cut off, should not know of the move yet")
+                let cNoticed = await Self.eventually(timeout: .seconds(15)) {
+                    (await Self.api(c, "/v1/cluster") as? [String: Any])?["connected"] as? Bool == false
+                }
+                #expect(cNoticed, "c never noticed it lost etcd")
 
                 // Everything c missed is compacted away, then c comes back: its watch cannot
                 // resume there, so it lists again and sees the move.
                 let marker = try await Self.etcdctl(e, etcdURL, "put", "/vxt-marker", "x", "-w", "json")
                 guard let revision = Self.headerRevision(marker) else { throw LabFailure("no revision in \(marker)") }
                 _ = try await Self.etcdctl(e, etcdURL, "compact", String(revision))
-                try await c.ip("route", "del", "prohibit", e.underlayAddress + "/32")
+                // etcd is killed and started again: no connection c had survives (a watch stream
+                // left open through the cut would otherwise get the missed events retransmitted),
+                // and the others resume their watches past the compaction.
+                etcd.signal(SIGKILL)
+                _ = await etcd.wait(timeout: .seconds(5))
+                etcd = try await startEtcd()
+                try await c.ip("link", "set", c.underlayDevice, "up")
                 let cFollowed = await Self.eventually(timeout: .seconds(25)) {
                     await Self.fdb(c)?[Self.movingMAC] == d.underlayAddress
                 }
                 let seenOnC = await Self.tables(c)
                 #expect(cFollowed, "c did not catch up after the compaction: \(seenOnC)")
                 #expect(routers[2].log.contains("compacted; listing again"), "c never re-listed:\n\(routers[2].logTail())")
+                let relists = (await Self.api(c, "/v1/cluster") as? [String: Any])?["relists"] as? Int ?? 0
+                #expect(relists >= 2, "c's relists: \(relists) (the first listing, then the one after the compaction)")
                 try await c.ping(Self.movingAddress, count: 2)
                 // d's TAP MAC changed: every host forgets the neighbours it had resolved.
                 for (host, tap) in zip(hosts, taps) { try await host.flushNeighbours(tap) }

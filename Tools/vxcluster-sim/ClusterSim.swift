@@ -5,7 +5,12 @@
 //
 //   swift run -c release vxcluster-sim --endpoints http://127.0.0.1:2379 --overlay lab \
 //       --hosts 1000 --vnis 100,101 --macs 20 --duration 60 --moves-per-second 20
+//
+// With --probes N --router http://127.0.0.1:4790: once the router holds every simulated MAC
+// (its GET /v1/cluster), N MACs are moved one at a time and each timed from the etcd put to the
+// router's `mac_moved` event (p50/p99, HdrHistogram) — Tools/cluster-bench.sh.
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import Synchronization
 import VXCluster
@@ -40,6 +45,12 @@ struct ClusterSim: AsyncParsableCommand {
     var parallel: Int = 16
     @Flag(help: "At the end, let every lease expire (mass death) instead of revoking them.")
     var massDeath = false
+    @Option(help: "MAC moves to time against --router (0: none).")
+    var probes: Int = 0
+    @Option(help: "The router's control endpoint for --probes, http://HOST:PORT.")
+    var router: String?
+    @Option(help: "The bearer token file of --router.")
+    var routerTokenFile: String?
 
     func run() async throws {
         let vniList = vnis.split(separator: ",").compactMap { UInt32($0).flatMap { VNI($0) } }
@@ -55,17 +66,38 @@ struct ClusterSim: AsyncParsableCommand {
         let started = ContinuousClock.now
         let snapshot = world.hosts
         let leases = Mutex([Int: Int64]())
+        // Loading can take longer than a TTL: the leases granted so far are kept alive meanwhile.
+        let ttlSeconds = ttl
+        let loadKeepalive = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(max(1, ttlSeconds / 3)))
+                for lease in leases.withLock({ Array($0.values) }) where !Task.isCancelled {
+                    _ = try? await etcd.keepAlive(lease)
+                }
+            }
+        }
         try await forEachParallel(Array(snapshot.indices), width: parallel) { index in
             let (lease, writes) = try await snapshot[index].publish(etcd: etcd, ttl: ttl, keys: keys)
             leases.withLock { $0[index] = lease }
             requests.add(writes, ordering: .relaxed)
         }
+        loadKeepalive.cancel()
         for (index, lease) in leases.withLock({ $0 }) { world.hosts[index].lease = lease }
         let loadTime = ContinuousClock.now - started
         print("loaded \(hosts) hosts x \(vniList.count) VNIs x \(macs) MACs "
               + "(\(world.hosts.count * vniList.count * (macs + 1) + world.hosts.count) keys) in \(loadTime), "
               + "\(requests.load(ordering: .relaxed)) requests")
 
+        var watcher: MoveWatcher?
+        var follower: Task<Void, Never>?
+        if probes > 0, let router {
+            let token = try routerTokenFile.map { try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) }
+            let moves = MoveWatcher()
+            watcher = moves
+            follower = Task { await moves.follow(router: router, token: token) }
+        }
+        let expectedEntries = hosts * vniList.count * macs
+        var probed = false
         let deadline = duration == 0 ? nil : ContinuousClock.now + .seconds(duration)
         var nextKeepalive = ContinuousClock.now
         var second = 0
@@ -81,7 +113,18 @@ struct ClusterSim: AsyncParsableCommand {
                 nextKeepalive = ContinuousClock.now + .seconds(max(1, ttl / 3))
             }
             for _ in 0..<movesPerSecond {
-                requests.add(try await world.moveRandomMAC(etcd: etcd), ordering: .relaxed)
+                if try await world.moveRandomMAC(etcd: etcd) != nil { requests.add(2, ordering: .relaxed) }
+            }
+            if let watcher, !probed, watcher.isConnected, let router,
+                let entries = await routerEntries(router, http: watcher.http), entries >= expectedEntries
+            {
+                probed = true
+                let (histogram, lost) = try await probeLatency(world: &world, etcd: etcd, watcher: watcher, count: probes)
+                requests.add(2 * probes, ordering: .relaxed)
+                print(
+                    "probe: \(histogram.totalCount) moves, etcd put -> router table (mac_moved event): "
+                        + "p50 \(histogram.valueAtPercentile(50)) us, p99 \(histogram.valueAtPercentile(99)) us, "
+                        + "max \(histogram.max) us, \(lost) not seen within 5 s")
             }
             for _ in 0..<churnPerSecond {
                 let index = Int.random(in: world.hosts.indices)
@@ -105,7 +148,18 @@ struct ClusterSim: AsyncParsableCommand {
             try await forEachParallel(world.hosts.compactMap(\.lease), width: parallel) { try? await etcd.revoke($0) }
             print("revoked \(world.hosts.count) leases")
         }
+        follower?.cancel()
+        if let watcher { try? await watcher.http.shutdown() }
         await etcd.shutdown()
+    }
+
+    /// The router's cluster entries (GET /v1/cluster), nil while it does not answer.
+    func routerEntries(_ router: String, http: HTTPClient) async -> Int? {
+        struct Info: Decodable { let entries: Int }
+        guard let response = try? await http.execute(HTTPClientRequest(url: router + "/v1/cluster"), timeout: .seconds(2)),
+            response.status == .ok, let body = try? await response.body.collect(upTo: 1 << 20)
+        else { return nil }
+        return (try? JSONDecoder().decode(Info.self, from: Data(body.readableBytesView)))?.entries
     }
 }
 
@@ -132,20 +186,22 @@ struct SimWorld {
         hosts.append(SimHost(id: "sim-\(index)", address: address, incarnation: incarnation, stations: stations))
     }
 
-    /// Moves one MAC from one simulated host to another (higher sequence, old claim withdrawn).
-    mutating func moveRandomMAC(etcd: EtcdClient) async throws -> Int {
+    /// Moves one MAC from one simulated host to another (higher sequence, old claim withdrawn);
+    /// the MAC moved, `before` called with it just before the first write.
+    mutating func moveRandomMAC(etcd: EtcdClient, before: (String) -> Void = { _ in }) async throws -> String? {
         let from = Int.random(in: hosts.indices)
         var to = Int.random(in: hosts.indices)
         if to == from { to = (from + 1) % hosts.count }
         guard from != to, let vni = vnis.randomElement(), let (mac, record) = hosts[from].stations[vni]?.randomElement(),
             let lease = hosts[to].lease
-        else { return 0 }
+        else { return nil }
         let moved = MACRecord(ips: record.ips, sequence: record.sequence + 1, incarnation: hosts[to].incarnation)
+        before(mac.description)
         try await etcd.put(keys.mac(vni, mac, hosts[to].id), value: Array(JSONEncoder().encode(moved)), lease: lease)
         try await etcd.delete(keys.mac(vni, mac, hosts[from].id))
         hosts[from].stations[vni]?[mac] = nil
         hosts[to].stations[vni, default: [:]][mac] = moved
-        return 2
+        return mac.description
     }
 }
 
