@@ -2,6 +2,6 @@
 // endpoint runs: the same calls, queued to the control thread the same way.
 extension Router {
     public func makeService() -> any RouterService {
-        RouterControl(queue: controlQueue, hub: eventHub, served: networks.map(\.vni), local: config.underlay.local)
+        RouterControl(queue: controlQueue, hub: eventHub, served: served, local: config.underlay.local)
     }
 }

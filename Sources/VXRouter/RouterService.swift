@@ -52,7 +52,7 @@ public protocol CaptureStreamSink: AnyObject, Sendable {
 
 /// The typed service. Every call but the constant properties hops to the control thread.
 public protocol RouterService: Sendable {
-    /// The VNIs this router serves, in config order (fixed for its life).
+    /// The VNIs this router serves, in config order (changed only by a reload).
     var servedVNIs: [VNI] { get }
     /// `underlay.local`: a remote VTEP must be of its family and not it.
     var underlayLocal: IPAddress { get }
@@ -86,6 +86,11 @@ public protocol RouterService: Sendable {
     func startStreamCapture(_ parameters: CaptureParameters, into sink: any CaptureStreamSink) async throws
     func stopCapture() async throws -> CaptureStatus
 
+    /// Re-reads the config file the router was started with and applies what changed, all or
+    /// nothing (README "Running it in production"): `.conflict` names the key that cannot change
+    /// live, `.invalid` a config that does not validate.
+    func reload() async throws -> ReloadResult
+
     /// FDB events (learn, move, age-out, FDB full) from now on, as SSE messages.
     func subscribe(_ sink: any EventSink)
     func unsubscribe(_ sink: any EventSink)
@@ -95,4 +100,11 @@ public protocol RouterService: Sendable {
 public protocol ControlEndpoint: AnyObject, Sendable {
     var address: ControlAddress { get }
     func shutdown()
+}
+
+extension RouterService {
+    /// For services that cannot reload (test fakes, in-process steerers): refused.
+    public func reload() async throws -> ReloadResult {
+        throw ServiceError(.conflict, "this service cannot reload its config")
+    }
 }

@@ -16,6 +16,8 @@ final class FakeRouterService: RouterService {
         var stopping = false
         var subscribers = 0
         var maxEntries = 4
+        /// What `reload` answers.
+        var reload: Result<ReloadResult, ServiceError> = .success(ReloadResult(changes: []))
     }
 
     let servedVNIs: [VNI]
@@ -139,6 +141,11 @@ final class FakeRouterService: RouterService {
             throw ServiceError(.notFound, "vni \(vni) has no FDB entry for \(mac)")
         }
         return FDBEntry(mac: mac.description, remote: remote.description, type: .static)
+    }
+
+    func reload() async throws -> ReloadResult {
+        try call("reload")
+        return try state.withLock { $0.reload }.get()
     }
 
     func flushLearned(vni: VNI) async throws -> Int {
