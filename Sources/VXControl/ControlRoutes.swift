@@ -368,6 +368,10 @@ struct RouteTable: Sendable {
         Route(.DELETE, APIPath.capture, .respond { r in try .encoded(try await r.service.stopCapture()) }),
         Route(.GET, APIPath.captureStream, exposesTraffic: true, .captureStream),
         Route(.POST, APIPath.trace, answersAsRead: true, .respond { r in try .encoded(try await r.service.trace(try r.traceInput())) }),
+        Route(.POST, APIPath.reload, .respond { r in
+            try r.emptyBody("reload takes no parameters (it re-reads the config file): send no body or {}")
+            return try .encoded(try await r.service.reload())
+        }),
         Route(.GET, "/v1/networks/{vni}/fdb", .respond { r in try .encoded(try await r.service.fdb(vni: try r.vni())) }),
         Route(.POST, "/v1/networks/{vni}/fdb", .respond { r in
             let vni = try r.vni()

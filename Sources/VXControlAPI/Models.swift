@@ -294,6 +294,46 @@ public struct FloodList: Codable, Sendable, Equatable {
     }
 }
 
+/// POST /v1/reload: what the reload applied (README "Running it in production"). A refused
+/// reload (a key that cannot change live: 409; a config that does not validate: 400) is an
+/// `ErrorBody` whose message starts with the key, and changes nothing.
+public struct ReloadResult: Codable, Sendable, Equatable {
+    public var changes: [ReloadChange]
+    public init(changes: [ReloadChange]) { self.changes = changes }
+}
+
+/// One change a reload applied.
+public struct ReloadChange: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case networkAdded = "network_added"
+        case networkRemoved = "network_removed"
+        case floodAdded = "flood_added"
+        case floodRemoved = "flood_removed"
+        case staticAdded = "static_added"
+        case staticRemoved = "static_removed"
+        case staticChanged = "static_changed"
+        case settingChanged = "setting_changed"
+    }
+    public var kind: Kind
+    /// The network; nil for a top-level setting (`capture`, `capture_directory`).
+    public var vni: UInt32?
+    /// flood_added/flood_removed: the remote VTEP.
+    public var remote: String?
+    /// static_*: the entry's MAC.
+    public var mac: String?
+    /// setting_changed: the config key (`learning`, `ageing`, `max_entries`, `allow_from`,
+    /// `arp_suppression`, `pmtu_signal`, `capture`, `capture_directory`).
+    public var key: String?
+
+    public init(kind: Kind, vni: UInt32? = nil, remote: String? = nil, mac: String? = nil, key: String? = nil) {
+        self.kind = kind
+        self.vni = vni
+        self.remote = remote
+        self.mac = mac
+        self.key = key
+    }
+}
+
 public struct FlushResult: Codable, Sendable, Equatable {
     public var vni: Int
     public var removed: Int
@@ -766,6 +806,7 @@ public enum APIPath {
     public static let metrics = "/metrics"
     public static let cluster = "/v1/cluster"
     public static let trace = "/v1/trace"
+    public static let reload = "/v1/reload"
     public static func fdb(_ vni: some BinaryInteger) -> String { "/v1/networks/\(vni)/fdb" }
     public static func fdbEntry(_ vni: some BinaryInteger, _ mac: String) -> String { "/v1/networks/\(vni)/fdb/\(mac)" }
     public static func flush(_ vni: some BinaryInteger) -> String { "/v1/networks/\(vni)/fdb/flush" }

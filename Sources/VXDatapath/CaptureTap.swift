@@ -224,8 +224,9 @@ public struct CaptureSelection: Sendable, Equatable {
 public final class CaptureTap: @unchecked Sendable {
     /// One per worker, in worker order.
     public let rings: [CaptureRing]
-    /// VNI of each network, in network index order.
-    public let vnis: [VNI]
+    /// VNI of each network, by slot (`Network.index`); the control thread sets a slot's VNI
+    /// before it publishes a network generation that uses it (live reload).
+    public let vnis: SlotVNIs
     /// Record times are nanoseconds after this instant.
     public let epoch = ContinuousClock.now
     /// `generation << 8 | point bits`; point bits 0 = no capture. Written by the control thread.
@@ -248,11 +249,12 @@ public final class CaptureTap: @unchecked Sendable {
     /// - Parameters:
     ///   - workers: one ring per worker.
     ///   - networks: each network's VNI, in index order.
+    ///   - slots: network slots to keep room for (live reload); at least `networks.count`.
     ///   - slots: slots per ring.
     ///   - slotBytes: the largest snap length a capture may ask for.
-    public init(workers: Int, networks: [VNI], slots: Int = 1024, slotBytes: Int = 2048) {
+    public init(workers: Int, networks: [VNI], slots: Int = 1024, slotBytes: Int = 2048, networkSlots: Int = 0) {
         rings = (0..<workers).map { _ in CaptureRing(slots: slots, dataCapacity: slotBytes) }
-        vnis = networks
+        vnis = SlotVNIs(networks, slots: networkSlots)
         selection = .allocate(capacity: 1)
         selection.initialize(to: Selected())
     }
@@ -495,4 +497,25 @@ public final class WorkerCapture {
             .drop, direction, form, reason: reason, network: network, remote: remote, slot: slot, bytes: bytes,
             length: max(0, length), tail: tail)
     }
+}
+
+/// VNI per network slot, for capture filters and records. Written by the control thread only for
+/// a slot no published generation uses yet; read by workers and the capture writer.
+public final class SlotVNIs: @unchecked Sendable {
+    private let storage: UnsafeMutablePointer<VNI>
+    public let count: Int
+
+    init(_ vnis: [VNI], slots: Int) {
+        count = max(slots, vnis.count)
+        storage = .allocate(capacity: max(count, 1))
+        storage.initialize(repeating: VNI(0)!, count: max(count, 1))
+        for (i, vni) in vnis.enumerated() { storage[i] = vni }
+    }
+
+    deinit { storage.deallocate() }
+
+    public subscript(slot: Int) -> VNI { storage[slot] }
+
+    /// Control thread: slot `slot` holds `vni` in the next generation.
+    public func set(_ vni: VNI, slot: Int) { storage[slot] = vni }
 }

@@ -39,8 +39,15 @@ public struct LearnEvent: BitwiseCopyable, Equatable, Sendable {
 ///  4. list the inner frame for that network's TAP. Nothing received from a VTEP is ever sent
 ///     back into the tunnel (split horizon): decapsulated frames only go to a TAP.
 public struct Forwarder {
+    /// By slot (`Network.index`); slots no network holds are left uninitialized and never read
+    /// (the VNI table and the worker's devices only lead to served slots). Rewritten by `adopt`.
     let networks: UnsafeMutableBufferPointer<NetworkPath>
-    let vniTable: VNITable
+    /// Behind a pointer so that `adopt` needs no `mutating` (the worker keeps its forwarder a
+    /// `let`: no exclusivity check per call). Rewritten by `adopt`.
+    let vniTableStorage: UnsafeMutablePointer<VNITable>
+    var vniTable: VNITable {
+        @inline(__always) get { vniTableStorage.pointee }
+    }
     let remotes: RemoteTable.View
     let counters: WorkerCounters.View
     /// Per remote VTEP; nil when the caller keeps none (tests).
@@ -64,12 +71,14 @@ public struct Forwarder {
 
     public init(
         networks: [Network], remotes: RemoteTable, counters: WorkerCounters, learnRing: SPSCRing<LearnEvent>,
-        port: UInt16, sourcePorts: SourcePortRange, remoteCounters: RemoteCounters? = nil, capture: WorkerCapture? = nil
+        port: UInt16, sourcePorts: SourcePortRange, remoteCounters: RemoteCounters? = nil, capture: WorkerCapture? = nil,
+        slots: Int = 0
     ) {
         self.capture = capture
-        self.networks = .allocate(capacity: networks.count)
-        _ = self.networks.initialize(from: networks.map(\.path))
-        vniTable = VNITable(networks.map(\.vni))
+        self.networks = .allocate(capacity: max(slots, (networks.map(\.index).max() ?? 0) + 1))
+        for network in networks { (self.networks.baseAddress! + network.index).initialize(to: network.path) }
+        vniTableStorage = .allocate(capacity: 1)
+        vniTableStorage.initialize(to: VNITable(networks.map { ($0.vni, $0.index) }))
         self.remotes = remotes.view
         self.counters = counters.view
         self.remoteCounters = remoteCounters?.view
@@ -86,10 +95,20 @@ public struct Forwarder {
             count: Self.recentLearnSlots)
     }
 
+    /// Live reload (NetworkGeneration.swift): serves `networks` from now on, each at its slot.
+    /// Called by the owning worker between batches; allocates (the VNI table), never per packet.
+    func adopt(_ networks: [Network]) {
+        precondition(networks.allSatisfy { $0.index < self.networks.count }, "a network's slot is beyond the forwarder's")
+        for network in networks { (self.networks.baseAddress! + network.index).initialize(to: network.path) }
+        vniTableStorage.pointee.deallocate()
+        vniTableStorage.pointee = VNITable(networks.map { ($0.vni, $0.index) })
+    }
+
     /// Frees what `init` allocated; called once by the owning worker.
     func deallocate() {
         networks.deallocate()
-        vniTable.deallocate()
+        vniTableStorage.pointee.deallocate()
+        vniTableStorage.deallocate()
         floodScratch.deallocate()
         recentLearns.deallocate()
         replies.deallocate()

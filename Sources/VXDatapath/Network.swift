@@ -1,7 +1,8 @@
 import VXWire
 
 /// One overlay network (VNI) as the datapath sees it: its FDB, its flood list and the limits the
-/// workers enforce. Created at start-up; lives until every worker has stopped.
+/// workers enforce. Immutable settings: a reload that changes one builds a new `Network` in the same
+/// slot (NetworkGeneration.swift); the old one lives until no worker can still be reading it.
 public final class Network: @unchecked Sendable {
     public let index: Int
     public let vni: VNI
@@ -85,26 +86,27 @@ public struct NetworkPath: BitwiseCopyable {
     }
 }
 
-/// VNI → network index, built once at start-up: open addressing over a power-of-two array.
+/// VNI → network slot, built by each worker for each generation of the network set (never per
+/// packet): open addressing over a power-of-two array.
 struct VNITable {
     let keys: UnsafeMutablePointer<UInt32>
     let values: UnsafeMutablePointer<Int32>
     let mask: Int
     static let empty = UInt32.max
 
-    init(_ vnis: [VNI]) {
+    init(_ entries: [(vni: VNI, slot: Int)]) {
         var size = 8
-        while size < vnis.count * 2 { size <<= 1 }
+        while size < entries.count * 2 { size <<= 1 }
         mask = size - 1
         keys = .allocate(capacity: size)
         keys.initialize(repeating: Self.empty, count: size)
         values = .allocate(capacity: size)
         values.initialize(repeating: -1, count: size)
-        for (index, vni) in vnis.enumerated() {
+        for (vni, slot) in entries {
             var i = Self.home(vni.rawValue, mask)
             while keys[i] != Self.empty { i = (i + 1) & mask }
             keys[i] = vni.rawValue
-            values[i] = Int32(index)
+            values[i] = Int32(slot)
         }
     }
 

@@ -45,7 +45,11 @@ public struct PacketTracer {
     /// Traces `frame` as read from network `network`'s TAP; `now` is the monotonic second the
     /// FDB's ages count from.
     public func traceFromTap(network: Int, frame: [UInt8], now: UInt32) -> TraceResult {
-        let path = networks[network].path
+        // `network` is a slot (Network.index), as the forwarder's; after a live reload the served
+        // networks need not fill the slots in order.
+        guard let path = networks.first(where: { $0.index == network })?.path else {
+            preconditionFailure("trace: no network at slot \(network)")
+        }
         var result = TraceResult(action: .drop, network: network, vni: path.vni)
         let length = frame.count
         result.step("input", "\(length)-byte frame from \(tapName(network)), vni \(path.vni)\(summary(frame))")
@@ -152,11 +156,15 @@ public struct PacketTracer {
     public func traceFromTunnel(payload: [UInt8], source: IPAddress, now: UInt32) -> TraceResult {
         var result = TraceResult(action: .drop)
         result.step("input", "\(payload.count)-byte VXLAN datagram from \(source)")
-        let vniTable = VNITable(networks.map(\.vni))
+        // Laid out by slot, as the forwarder's (Network.index; slots may have gaps after a reload).
+        let vniTable = VNITable(networks.map { ($0.vni, $0.index) })
         defer { vniTable.deallocate() }
-        let paths = UnsafeMutableBufferPointer<NetworkPath>.allocate(capacity: max(networks.count, 1))
-        defer { paths.deallocate() }
-        for (i, network) in networks.enumerated() { paths[i] = network.path }
+        let paths = UnsafeMutableBufferPointer<NetworkPath>.allocate(capacity: (networks.map(\.index).max() ?? 0) + 1)
+        for network in networks { (paths.baseAddress! + network.index).initialize(to: network.path) }
+        defer {
+            for network in networks { (paths.baseAddress! + network.index).deinitialize(count: 1) }
+            paths.deallocate()
+        }
         let view = remotes.view
         // The datapath reads at most what it received; a datagram beyond its buffers never fits.
         let fits = payload.count <= VXLANHeader.size + 65535 + EthernetFrame.headerSize + 4 * FrameLayout.maxTags

@@ -40,9 +40,13 @@ public protocol Underlay {
 ///     frame whose inner checksum its sender left unfinished as NEEDS_CSUM (without offloads its
 ///     checksum is completed before the write).
 public final class Worker<Device: FrameDevice, Link: Underlay> {
-    public private(set) var devices: [Device]
+    /// By network slot; nil where no network is (a slot freed by a reload). Replaced only
+    /// between batches, by `adopt` (NetworkGeneration.swift).
+    public private(set) var devices: [Device?]
     public private(set) var link: Link
     public let forwarder: Forwarder
+    /// The epoch of the network generation this worker serves (0: the one it was made with).
+    public private(set) var epoch: UInt64 = 0
     /// Frames carry virtio headers both ways.
     public let offloads: Bool
     private var deviceBatch: PacketBatch
@@ -73,13 +77,13 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     static var maxSegmentHeaders: Int { EthernetFrame.headerSize + 4 * FrameLayout.maxTags + 60 + 60 }
 
     /// - Parameters:
-    ///   - devices: one per network, in network index order.
+    ///   - devices: one per network slot, in slot order.
     ///   - batchSize: packets per read or receive call.
     ///   - maxFrame: the largest inner frame any network carries.
     ///   - offloads: the devices read and write virtio headers (and may return super-frames), and
     ///     the underlay may return coalesced datagrams; buffers are sized for 64 KB.
     public init(
-        devices: [Device], link: Link, forwarder: Forwarder, batchSize: Int = 64, maxFrame: Int,
+        devices: [Device?], link: Link, forwarder: Forwarder, batchSize: Int = 64, maxFrame: Int,
         offloads: Bool = false
     ) {
         self.devices = devices
@@ -105,6 +109,16 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         outbound = PacketList(capacity: max(batchSize, TCPCoalescer.maxSegments) + forwarder.maxFanOut)
     }
 
+    /// Live reload: serves `generation` from the next batch on (its devices for worker `worker`,
+    /// its networks' paths). Between batches only: nothing of the old generation is referenced
+    /// after this returns. The largest frame stays `maxFrame` (the router sizes buffers for the
+    /// underlay's, so a network added later fits).
+    public func adopt(_ generation: NetworkGeneration<Device>, worker: Int) {
+        devices = generation.devices[worker].map { $0 }  // a buffer of its own: written per packet
+        forwarder.adopt(generation.networks)
+        epoch = generation.epoch
+    }
+
     deinit {
         forwarder.deallocate()
         superFramePiece.deallocate()
@@ -115,7 +129,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     /// number of frames read.
     @discardableResult
     public func serviceDevice(_ network: Int) -> Int {
-        let read = devices[network].read(into: &deviceBatch)
+        let read = devices[network]?.read(into: &deviceBatch) ?? 0
         if read == 0 { return 0 }
         forwarder.capture?.beginBatch(capacity: deviceBatch.capacity)  // capture hook
         if offloads {
@@ -163,8 +177,8 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             let network = replies.network(k)
             let written =
                 offloads
-                ? devices[network].write(pieces: replies.piecesWithHeader(k))
-                : devices[network].write(replies.frame(k), length: replies.length(k))
+                ? devices[network]?.write(pieces: replies.piecesWithHeader(k)) ?? false
+                : devices[network]?.write(replies.frame(k), length: replies.length(k)) ?? false
             forwarder.accountReply(network: network, length: replies.length(k), written: written)
         }
         replies.removeAll()
@@ -269,7 +283,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
                     } else {
                         // No virtio header to say "partial": the checksum is finished here.
                         if packet.partialChecksum.isPresent { packet.partialChecksum.complete(packet.bytes) }
-                        written = devices[packet.network].write(packet.bytes, length: packet.length)
+                        written = devices[packet.network]?.write(packet.bytes, length: packet.length) ?? false
                     }
                     forwarder.accountDelivered(packet, written: written)
                     if let capture = forwarder.capture, capture.isActive {  // capture hook
@@ -316,7 +330,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         while true {
             let length = segmenter.next(into: segmentScratch)
             if length == 0 { break }
-            if !devices[packet.network].write(segmentScratch, length: length) { all = false }
+            if devices[packet.network]?.write(segmentScratch, length: length) != true { all = false }
         }
         return all
     }
@@ -328,7 +342,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
         let start = packet.bytes - VirtioNetHeader.size
         packet.superFrame.encode(to: start)
         superFramePiece.pointee = FramePiece(base: start, length: VirtioNetHeader.size + packet.length)
-        let written = devices[packet.network].write(pieces: UnsafeBufferPointer(start: superFramePiece, count: 1))
+        let written = devices[packet.network]?.write(pieces: UnsafeBufferPointer(start: superFramePiece, count: 1)) ?? false
         forwarder.accountDelivered(packet, written: written)
         if !written, let capture = forwarder.capture, capture.isActive {  // capture hook
             capture.refused(packet, from: linkBatch)
@@ -338,7 +352,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     @inline(__always)
     private func writeGroup(_ group: TCPCoalescer.Group) {
         let network = deliveries[group.first].network
-        let written = devices[network].write(pieces: group.pieces)
+        let written = devices[network]?.write(pieces: group.pieces) ?? false
         for k in group.first..<(group.first + group.count) {
             forwarder.accountDelivered(deliveries[k], written: written)
         }

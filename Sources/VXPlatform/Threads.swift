@@ -54,10 +54,10 @@ public struct WakeEvent {
     }
 }
 
-/// The control signals (SIGINT, SIGTERM, SIGUSR1), blocked in every thread and read from a
+/// The control signals (SIGINT, SIGTERM, SIGUSR1, SIGHUP), blocked in every thread and read from a
 /// signalfd by the control loop, so no handler ever runs in a worker.
 public struct ControlSignals {
-    public static let numbers: [Int32] = [SIGINT, SIGTERM, SIGUSR1, SIGPIPE]
+    public static let numbers: [Int32] = [SIGINT, SIGTERM, SIGUSR1, SIGHUP, SIGPIPE]
 
     /// Blocks the control signals in the calling thread; threads started afterwards inherit the
     /// mask. Call first thing in main.
@@ -84,6 +84,8 @@ public struct ControlSignals {
         case stop(String)
         /// SIGUSR1: print the counters.
         case report
+        /// SIGHUP (`systemctl reload`): re-read the config file and apply what changed.
+        case reload
     }
 
     /// The requests that arrived since the last call (SIGPIPE is swallowed).
@@ -93,6 +95,7 @@ public struct ControlSignals {
         while Glibc.read(fd.rawValue, &info, MemoryLayout<signalfd_siginfo_raw>.size) == MemoryLayout<signalfd_siginfo_raw>.size {
             switch Int32(bitPattern: info.signo) {
             case SIGUSR1: result.append(.report)
+            case SIGHUP: result.append(.reload)
             case SIGINT: result.append(.stop("SIGINT"))
             case SIGTERM: result.append(.stop("SIGTERM"))
             default: break
@@ -139,11 +142,27 @@ public final class WorkerLoop {
 
     private let busyPoll: UInt64
 
-    public init(worker: Worker<TapQueue, UDPLink>, cpu: Int?, busyPollMicroseconds: Int = 0) throws(SystemError) {
+    /// Live reload: where this worker picks up new network generations, and which worker it is.
+    private let exchange: NetworkExchange<TapQueue>?
+    private let index: Int
+    /// Signalled by the control thread after it published a generation, so a worker asleep in
+    /// poll picks it up now rather than at its next packet.
+    public let reconfigure: WakeEvent
+
+    public init(
+        worker: Worker<TapQueue, UDPLink>, cpu: Int?, busyPollMicroseconds: Int = 0,
+        exchange: NetworkExchange<TapQueue>? = nil, index: Int = 0
+    ) throws(SystemError) {
         self.worker = worker
         self.cpu = cpu
         busyPoll = UInt64(max(0, busyPollMicroseconds))
+        self.exchange = exchange
+        self.index = index
         stop = try WakeEvent()
+        do { reconfigure = try WakeEvent() } catch {
+            stop.fd.close()
+            throw error
+        }
     }
 
     public func start(name: String) throws(SystemError) {
@@ -156,19 +175,26 @@ public final class WorkerLoop {
         thread?.join()
         thread = nil
         stop.fd.close()
+        reconfigure.fd.close()
     }
 
     private func run() {
         if let cpu { _ = OSThread.pinCurrent(to: cpu) }
+        // One poll slot per network slot (fd -1 where none is, which poll skips), then the
+        // underlay, the stop event and the reconfigure event.
         let devices = worker.devices.count
-        let count = devices + 2
+        let count = devices + 3
         let fds = UnsafeMutablePointer<pollfd>.allocate(capacity: count)
         defer { fds.deallocate() }
-        for (i, device) in worker.devices.enumerated() {
-            fds[i] = pollfd(fd: device.fd.rawValue, events: Int16(POLLIN), revents: 0)
+        func pollDevices() {
+            for (i, device) in worker.devices.enumerated() {
+                fds[i] = pollfd(fd: device?.fd.rawValue ?? -1, events: Int16(POLLIN), revents: 0)
+            }
         }
+        pollDevices()
         fds[devices] = pollfd(fd: worker.link.receiveFD.rawValue, events: Int16(POLLIN), revents: 0)
         fds[devices + 1] = pollfd(fd: stop.fd.rawValue, events: Int16(POLLIN), revents: 0)
+        fds[devices + 2] = pollfd(fd: reconfigure.fd.rawValue, events: Int16(POLLIN), revents: 0)
         let failure = Int16(POLLERR | POLLHUP | POLLNVAL)
         var spinUntil: UInt64 = 0
         while true {
@@ -183,6 +209,15 @@ public final class WorkerLoop {
             if ready < 0 { continue }  // EINTR
             if busyPoll > 0 { spinUntil = monotonicMicroseconds() &+ busyPoll }
             if fds[devices + 1].revents != 0 { return }
+            // Between batches: a newer network generation (live reload) is taken before any
+            // device is serviced, so a readiness bit never refers to a slot's previous device.
+            if fds[devices + 2].revents != 0 { reconfigure.clear() }
+            if let exchange, let generation = exchange.newer(than: worker.epoch) {
+                worker.adopt(generation, worker: index)
+                pollDevices()
+                exchange.acknowledge(worker: index, epoch: generation.epoch)
+                continue
+            }
             let now = monotonicSeconds()
             if fds[devices].revents & Int16(POLLIN) != 0 { worker.serviceUnderlay(now: now) }
             for i in 0..<devices where fds[i].revents != 0 {

@@ -55,7 +55,7 @@ extension Router {
     func metricsText() -> String {
         var out = MetricsWriter()
         let perWorker = counters.map { $0.snapshot() }
-        let totals = perWorker.reduce(CounterSnapshot(rows: networks.count + 1), +)
+        let totals = perWorker.reduce(CounterSnapshot(rows: slotCount + 1), +)
         let vniLabel = { (network: Network) in ("vni", "\(network.vni)") }
 
         out.family("vxrouter_build_info", "gauge", "Always 1; the version in a label.")
@@ -85,7 +85,7 @@ extension Router {
             }
         }
         for reason in DropReason.allCases {
-            out.sample("vxrouter_drops_total", [("vni", "none"), ("reason", reason.name)], totals[networks.count, drop: reason])
+            out.sample("vxrouter_drops_total", [("vni", "none"), ("reason", reason.name)], totals[slotCount, drop: reason])
         }
 
         out.family("vxrouter_fdb_entries", "gauge", "FDB entries, by type.")
@@ -137,13 +137,13 @@ extension Router {
             let name = "vxrouter_worker_\(counter.name)_total"
             out.family(name, "counter", counter.help + " Per worker, all networks.")
             for (w, snapshot) in perWorker.enumerated() {
-                let value = (0..<networks.count).reduce(UInt64(0)) { $0 &+ snapshot[$1, counter] }
+                let value = (0..<slotCount).reduce(UInt64(0)) { $0 &+ snapshot[$1, counter] }
                 out.sample(name, [("worker", String(w))], value)
             }
         }
         out.family("vxrouter_worker_drops_total", "counter", "Packets a worker did not forward, all reasons and networks.")
         for (w, snapshot) in perWorker.enumerated() {
-            let value = (0...networks.count).reduce(UInt64(0)) { $0 &+ snapshot.dropTotal(row: $1) }
+            let value = (0...slotCount).reduce(UInt64(0)) { $0 &+ snapshot.dropTotal(row: $1) }
             out.sample("vxrouter_worker_drops_total", [("worker", String(w))], value)
         }
 

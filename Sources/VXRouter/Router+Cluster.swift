@@ -12,7 +12,7 @@ extension Router {
     /// endpoint runs: the same calls, queued to the control thread the same way.
     public func makeService() -> any RouterService {
         RouterControl(
-            queue: controlQueue, hub: eventHub, served: networks.map(\.vni), local: config.underlay.local,
+            queue: controlQueue, hub: eventHub, served: served, local: config.underlay.local,
             cluster: clusterBoard)
     }
 

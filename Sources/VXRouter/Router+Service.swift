@@ -76,7 +76,7 @@ extension Router {
 
     func statsBody() -> Stats {
         let perWorker = counters.map { $0.snapshot() }
-        let totals = perWorker.reduce(CounterSnapshot(rows: networks.count + 1), +)
+        let totals = perWorker.reduce(CounterSnapshot(rows: slotCount + 1), +)
         let nets = networks.map { network in
             NetworkStats(
                 vni: network.vni.rawValue, tap: settings[network.index].tap, fdbEntries: network.fdb.count,
@@ -85,9 +85,9 @@ extension Router {
                 traffic: Traffic(totals, rows: [network.index]))
         }
         return Stats(
-            uptimeSeconds: uptimeSeconds, totals: Traffic(totals, rows: 0...networks.count), networks: nets,
-            unattributed: Traffic(totals, rows: [networks.count]), remotes: remotesBody(),
-            workers: perWorker.enumerated().map { WorkerStats(worker: $0, traffic: Traffic($1, rows: 0...networks.count)) },
+            uptimeSeconds: uptimeSeconds, totals: Traffic(totals, rows: 0...slotCount), networks: nets,
+            unattributed: Traffic(totals, rows: [slotCount]), remotes: remotesBody(),
+            workers: perWorker.enumerated().map { WorkerStats(worker: $0, traffic: Traffic($1, rows: 0...slotCount)) },
             events: EventCounters(
                 published: eventHub.published.load(ordering: .relaxed),
                 dropped: eventHub.dropped.load(ordering: .relaxed),

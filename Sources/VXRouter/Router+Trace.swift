@@ -21,7 +21,7 @@ extension Router {
         }
         let tracer = PacketTracer(
             networks: networks, remotes: remotes, port: config.underlay.port,
-            sourcePorts: SourcePortRange(config.underlay.sourcePorts), taps: settings.map(\.tap), wirePort: wirePort)
+            sourcePorts: SourcePortRange(config.underlay.sourcePorts), taps: settings.taps, wirePort: wirePort)
         let now = monotonicSeconds()
         let result: TraceResult
         let from: String
@@ -33,8 +33,8 @@ extension Router {
             result = tracer.traceFromTunnel(payload: payload, source: remote, now: now)
             from = "tunnel"
         }
-        return Self.traceResponse(result, from: from, taps: settings.map(\.tap), ips: { network, mac in
-            networks[network].neighbours.ips(of: mac)
+        return Self.traceResponse(result, from: from, taps: settings.taps, ips: { slot, mac in
+            networks.first { $0.index == slot }?.neighbours.ips(of: mac) ?? []
         })
     }
 

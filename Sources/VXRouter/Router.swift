@@ -11,6 +11,12 @@
 //     (age-out events), answer SIGUSR1 with the counters, and on SIGINT/SIGTERM stop the
 //     endpoint and the workers, close everything (TAPs created here vanish with their last
 //     queue) and return.
+//  5. on SIGHUP or `POST /v1/reload` (Router+Reload.swift): re-read the config file, diff it
+//     against the running one (ConfigDiff) and apply the difference live, all or nothing.
+//
+// Networks live in slots (NetworkGeneration.swift): a network's `index` is its slot for life, and
+// the set the workers serve is published as immutable generations. `networks` and `settings` are
+// the control thread's view of the latest generation.
 import Foundation
 import Logging
 import VXCapture
@@ -21,33 +27,54 @@ import VXPlatform
 import VXWire
 
 public final class Router {
-    public let config: RouterConfig
+    /// The running config: the one started with, then each reload's. Control thread only.
+    public internal(set) var config: RouterConfig
     let logger: Logger
-    let networks: [Network]
-    let settings: [NetworkConfig]
+    /// The networks served, in config order (each at its slot). Control thread only.
+    var networks: [Network]
+    /// Each served network's config, by slot.
+    var settings: SlotSettings
+    /// Network slots this process keeps room for: counters, capture VNIs and the workers' tables
+    /// are sized once, so a reload may add networks up to this many at once.
+    let slotCount: Int
+    static let spareSlots = 64
     let remotes = RemoteTable()
     let underlayMTU: Int
-    private var taps: [TapInterface] = []
+    let underlayMaxFrame: Int
+    /// By slot; nil where no network is.
+    var taps: [TapInterface?] = []
+    /// Where network generations are published to the workers (live reload).
+    var exchange: NetworkExchange<TapQueue>!
+    /// TAPs of removed networks, closed once no worker can still read them: by the epoch that removed them.
+    var retiredTaps: [(epoch: UInt64, slot: Int, tap: TapInterface)] = []
+    /// Slots below this have held a network at some time (new networks prefer the others).
+    var slotsEverUsed: Int
+    /// Reads the config again for a reload (nil: started from flags, nothing to re-read).
+    let reloadSource: (() throws -> RouterConfig)?
+    /// The capture the config's `capture:` section started, while it runs (a reload replaces it).
+    var configCaptureSession: CaptureSession?
+    /// The VNIs the control endpoint serves (changed by reloads).
+    let served: ServedVNIBox
     private var links: [UDPLink] = []
     /// The UDP send sockets every worker shares (offloads on and at least one port bound).
     private(set) var pool: UDPSendPool?
     /// What the offloads came to, for the start-up log.
     private var offloadSummary: Logger.Metadata = [:]
-    private var loops: [WorkerLoop] = []
+    var loops: [WorkerLoop] = []
     private var rings: [SPSCRing<LearnEvent>] = []
     /// Per worker; written by that worker, read (summed) here.
     private(set) var counters: [WorkerCounters] = []
     private(set) var remoteCounters: [RemoteCounters] = []
     private let signals: ControlSignals
     /// Learn outcomes the control thread counts itself, per network.
-    private(set) var fdbFull: [UInt64]
-    private(set) var remoteTableFull: [UInt64]
+    var fdbFull: [UInt64]
+    var remoteTableFull: [UInt64]
     /// Per remote index: monotonic milliseconds a packet from it was last accepted (0 = never),
     /// and the received-packet total that was last seen, to notice new ones. Control thread only.
     private(set) var lastHeard: [UInt64] = []
     private var lastReceived: [UInt64] = []
     /// Per network: the second of the last FDB-full event, so a MAC flood publishes one a second.
-    private var lastFullEvent: [UInt32]
+    var lastFullEvent: [UInt32]
     let startedAt = monotonicMilliseconds()
     /// Packet capture (README "Packet capture"): the datapath's switch and rings, the capture
     /// that runs (at most one), and the summary of the last one. Control thread only.
@@ -69,9 +96,10 @@ public final class Router {
     /// Opens every device and socket the config asks for, or throws having left nothing behind.
     /// `endpoint` starts the control endpoint (when `control.enabled`) with the router's service.
     public init(
-        config: RouterConfig, logger: Logger, endpoint startEndpoint: ((any RouterService) throws -> any ControlEndpoint)? = nil
+        config: RouterConfig, reloadSource: (() throws -> RouterConfig)? = nil, logger: Logger, endpoint startEndpoint: ((any RouterService) throws -> any ControlEndpoint)? = nil
     ) throws {
         self.config = config
+        self.reloadSource = reloadSource
         self.logger = logger
         let family = config.underlay.local.family
         guard let holder = try Interfaces.holding(config.underlay.local) else {
@@ -83,26 +111,21 @@ public final class Router {
         guard underlayMaxFrame >= 68 + EthernetFrame.headerSize else {
             throw RouterError.underlayMTUTooSmall(underlayMTU)
         }
-        settings = config.networks
+        self.underlayMaxFrame = underlayMaxFrame
+        slotCount = config.networks.count + Self.spareSlots
+        slotsEverUsed = config.networks.count
+        var slotSettings = SlotSettings(slots: slotCount)
         var networks: [Network] = []
         for (index, net) in config.networks.enumerated() {
-            let mtu = net.mtu ?? (underlayMaxFrame - EthernetFrame.headerSize)
-            if mtu + EthernetFrame.headerSize > underlayMaxFrame {
-                logger.warning(
-                    "network MTU exceeds what the underlay carries unfragmented; larger frames are dropped as oversize",
-                    metadata: ["vni": "\(net.vni)", "mtu": "\(mtu)", "underlay_mtu": "\(underlayMTU)"])
-            }
-            networks.append(
-                Network(
-                    index: index, vni: net.vni, mtu: mtu, underlayMaxFrame: underlayMaxFrame,
-                    learning: net.learning, maxEntries: net.maxEntries, allowFrom: net.allowFrom,
-                    arpSuppression: net.arpSuppression, pmtuSignal: net.pmtuSignal,
-                    knownOnly: net.acceptsOnlyKnownVTEPs))
+            networks.append(Self.makeNetwork(net, slot: index, underlayMTU: underlayMTU, underlayMaxFrame: underlayMaxFrame, logger: logger))
+            slotSettings[index] = net
         }
+        settings = slotSettings
         self.networks = networks
-        fdbFull = Array(repeating: 0, count: networks.count)
-        remoteTableFull = Array(repeating: 0, count: networks.count)
-        lastFullEvent = Array(repeating: 0, count: networks.count)
+        served = ServedVNIBox(networks.map(\.vni))
+        fdbFull = Array(repeating: 0, count: slotCount)
+        remoteTableFull = Array(repeating: 0, count: slotCount)
+        lastFullEvent = Array(repeating: 0, count: slotCount)
         tokenRequired = config.control.enabled && config.control.tokenFile != nil
         controlQueue = try ControlQueue()
         signals = try ControlSignals()
@@ -131,7 +154,7 @@ public final class Router {
             if config.control.enabled, let startEndpoint {
                 endpoint = try startEndpoint(
                     RouterControl(
-                        queue: controlQueue, hub: eventHub, served: networks.map(\.vni), local: config.underlay.local,
+                        queue: controlQueue, hub: eventHub, served: served, local: config.underlay.local,
                         cluster: clusterBoard))
             }
         } catch {
@@ -140,59 +163,87 @@ public final class Router {
         }
     }
 
+    /// A network as the datapath sees it, in slot `slot`.
+    static func makeNetwork(
+        _ net: NetworkConfig, slot: Int, underlayMTU: Int, underlayMaxFrame: Int, logger: Logger
+    ) -> Network {
+        let mtu = net.mtu ?? (underlayMaxFrame - EthernetFrame.headerSize)
+        if mtu + EthernetFrame.headerSize > underlayMaxFrame {
+            logger.warning(
+                "network MTU exceeds what the underlay carries unfragmented; larger frames are dropped as oversize",
+                metadata: ["vni": "\(net.vni)", "mtu": "\(mtu)", "underlay_mtu": "\(underlayMTU)"])
+        }
+        return Network(
+            index: slot, vni: net.vni, mtu: mtu, underlayMaxFrame: underlayMaxFrame,
+            learning: net.learning, maxEntries: net.maxEntries, allowFrom: net.allowFrom,
+            arpSuppression: net.arpSuppression, pmtuSignal: net.pmtuSignal,
+            knownOnly: net.acceptsOnlyKnownVTEPs)
+    }
+
     private func open(workerCount: Int) throws {
         let local = Endpoint(address: config.underlay.local, port: config.underlay.port)
         let batchSize = 64
-        let maxFrame = networks.map(\.maxFrame).max() ?? 1514
+        // Sized for the largest frame any network can carry, so a network a reload adds fits.
+        let maxFrame = underlayMaxFrame
         // Before creating anything: a port held elsewhere must fail here, not join its group.
         try UDPLink.claimPort(local)
         let offloads = config.offloads
-        for net in settings {
-            taps.append(try TapInterface(name: net.tap, queueCount: workerCount, offloads: offloads))
+        taps = Array(repeating: nil, count: slotCount)
+        for network in networks {
+            taps[network.index] = try TapInterface(name: settings[network.index].tap, queueCount: workerCount, offloads: offloads)
         }
         if offloads {
             pool = UDPSendPool(
                 local: config.underlay.local, sourcePorts: config.underlay.sourcePorts, listenPort: config.underlay.port)
         }
-        let host = HostIdentity.seed()
-        for (tap, network) in zip(taps, networks) {
-            try prepareLink(tap, settings[network.index], host: host)
-            try tap.setMTU(network.mtu)
-            if let address = settings[network.index].address { try tap.assign(address) }
-            try tap.setUp()
-        }
+        for network in networks { try bringUp(taps[network.index]!, network) }
         // Pinned only when there is a CPU of our own for each worker, and only to CPUs we may use.
         let cpus = allowedCPUs()
-        captureTap = CaptureTap(workers: workerCount, networks: networks.map(\.vni))
+        captureTap = CaptureTap(workers: workerCount, networks: networks.map(\.vni), networkSlots: slotCount)
+        let first = NetworkGeneration<TapQueue>(
+            epoch: 0, networks: networks,
+            devices: (0..<workerCount).map { w in taps.map { $0?.queues[w] } })
+        exchange = NetworkExchange(workers: workerCount, first: first)
         for w in 0..<workerCount {
-            let wcounters = WorkerCounters(networks: networks.count)
+            let wcounters = WorkerCounters(networks: slotCount)
             let wremotes = RemoteCounters(capacity: remotes.capacity)
             let ring = SPSCRing<LearnEvent>(capacity: 4096)
             let forwarder = Forwarder(
                 networks: networks, remotes: remotes, counters: wcounters, learnRing: ring,
                 port: config.underlay.port, sourcePorts: SourcePortRange(config.underlay.sourcePorts),
                 remoteCounters: wremotes,
-                capture: WorkerCapture(tap: captureTap, worker: w, localPort: config.underlay.port))
+                capture: WorkerCapture(tap: captureTap, worker: w, localPort: config.underlay.port), slots: slotCount)
             let link = try UDPLink(
                 local: local, batchSize: batchSize, sendCapacity: max(batchSize, 64) + forwarder.maxFanOut, pool: pool,
                 gro: offloads)
             links.append(link)
             let worker = Worker(
-                devices: taps.map { $0.queues[w] }, link: link, forwarder: forwarder, batchSize: batchSize,
+                devices: first.devices[w], link: link, forwarder: forwarder, batchSize: batchSize,
                 maxFrame: maxFrame, offloads: offloads)
             loops.append(
-                try WorkerLoop(worker: worker, cpu: workerCount <= cpus.count ? cpus[w] : nil, busyPollMicroseconds: config.busyPoll))
+                try WorkerLoop(
+                    worker: worker, cpu: workerCount <= cpus.count ? cpus[w] : nil, busyPollMicroseconds: config.busyPoll,
+                    exchange: exchange, index: w))
             rings.append(ring)
             counters.append(wcounters)
             remoteCounters.append(wremotes)
         }
         offloadSummary = [
             "offloads": "\(offloads ? "on" : "off")",
-            "tap": "\(offloads ? taps.map { "\($0.name):\($0.offloads)" }.joined(separator: " ") : "plain")",
+            "tap": "\(offloads ? taps.compactMap { $0.map { "\($0.name):\($0.offloads)" } }.joined(separator: " ") : "plain")",
             "udp_gso": "\(pool.map { $0.gsoSupported ? "on (\($0.count) source ports)" : "off (refused; \($0.count) source ports)" } ?? "off (raw socket)")",
             "udp_gro": "\(links.first?.gro == true ? "on" : "off")",
             "busy_poll": "\(config.busyPoll > 0 ? "\(config.busyPoll)us" : "off")",
         ]
+    }
+
+    /// A network's TAP made ready: its MAC, MTU, address, and link up.
+    func bringUp(_ tap: TapInterface, _ network: Network) throws {
+        let net = settings[network.index]
+        try prepareLink(tap, net, host: HostIdentity.seed())
+        try tap.setMTU(network.mtu)
+        if let address = net.address { try tap.assign(address) }
+        try tap.setUp()
     }
 
     /// The TAP's MAC and announcements, before its link goes up (README "Stable MAC"): a TAP made
@@ -217,7 +268,9 @@ public final class Router {
     private func closeAll() {
         endpoint?.shutdown()
         endpoint = nil
-        for tap in taps { tap.close() }
+        for tap in taps { tap?.close() }
+        for retired in retiredTaps { retired.tap.close() }
+        retiredTaps.removeAll()
         for link in links { link.close() }
         pool?.close()
         pool = nil
@@ -230,7 +283,8 @@ public final class Router {
     /// Runs until SIGINT or SIGTERM, then stops cleanly.
     public func run() throws {
         for (i, loop) in loops.enumerated() { try loop.start(name: "vx-worker-\(i)") }
-        for (tap, network) in zip(taps, networks) {
+        for network in networks {
+            guard let tap = taps[network.index] else { continue }
             let mac = (try? tap.macAddress()).map { "\($0)" } ?? "?"
             logger.info(
                 "network up",
@@ -254,6 +308,7 @@ public final class Router {
         if let (spec, filter, writer) = configCapture {
             configCapture = nil
             try startCapture(spec, filter: filter, sink: writer)
+            configCaptureSession = capture
         }
         var lastAgeing = monotonicSeconds()
         var reportedFailures = 0
@@ -265,6 +320,7 @@ public final class Router {
             for request in signals.pending() {
                 switch request {
                 case .report: writeStats()
+                case .reload: reloadFromSignal()
                 case .stop(let signal):
                     logger.info("stopping", metadata: ["signal": "\(signal)"])
                     try? ServiceNotify.stopping()
@@ -272,6 +328,7 @@ public final class Router {
                 }
             }
             reapCapture()
+            finishRetirement()
             let now = monotonicSeconds()
             applyLearnEvents(now: now)
             pathMTUWatch?.poll(now: now)
@@ -302,10 +359,12 @@ public final class Router {
         logger.info("stopped")
     }
 
-    private func applyLearnEvents(now: UInt32) {
+    func applyLearnEvents(now: UInt32) {
         for ring in rings {
             while let event = ring.pop() {
-                let network = networks[event.network]
+                // An event from a network a reload removed (its slot is empty, or taken by a network
+                // added after the removal was acknowledged, when the ring was drained) is dropped.
+                guard let network = networks.first(where: { $0.index == event.network }) else { continue }
                 guard let remote = remotes.intern(event.remote) else {
                     remoteTableFull[event.network] += 1
                     continue
@@ -335,7 +394,8 @@ public final class Router {
     }
 
     private func age(now: UInt32) {
-        for (network, net) in zip(networks, settings) where net.ageing > 0 {
+        for network in networks where settings[network.index].ageing > 0 {
+            let net = settings[network.index]
             network.fdb.age(now: now, maxAge: UInt32(net.ageing)) { entry in
                 logger.debug("aged out", metadata: ["vni": "\(network.vni)", "mac": "\(entry.mac)"])
                 publish(.ageOut, network, mac: entry.mac, remote: remotes.address(entry.remote))
@@ -379,7 +439,7 @@ public final class Router {
 
     /// Every worker's counters, summed.
     public func counterTotals() -> CounterSnapshot {
-        counters.reduce(CounterSnapshot(rows: networks.count + 1)) { $0 + $1.snapshot() }
+        counters.reduce(CounterSnapshot(rows: slotCount + 1)) { $0 + $1.snapshot() }
     }
 
     /// The SIGUSR1 report: one `stats` line per network, one for unattributed drops, then `stats end`.
@@ -398,7 +458,7 @@ public final class Router {
             fields.append("learn_remotes_full=\(remoteTableFull[network.index])")
             text += "stats " + fields.joined(separator: " ") + "\n"
         }
-        let row = networks.count
+        let row = slotCount
         let unattributed = DropReason.allCases.map { "drop_\($0.name)=\(totals[row, drop: $0])" }
         text += "stats vni=- uptime_seconds=\(uptime) remotes=\(remotes.count) " + unattributed.joined(separator: " ") + "\n"
         text += "stats end\n"

@@ -10,16 +10,23 @@ import VXWire
 final class RouterControl: RouterService {
     let queue: ControlQueue
     let hub: EventHub
-    let servedVNIs: [VNI]
+    /// Shared with the router, which changes it on reload.
+    let served: ServedVNIBox
     let underlayLocal: IPAddress
     let clusterBoard: ClusterBoard
 
-    init(queue: ControlQueue, hub: EventHub, served: [VNI], local: IPAddress, cluster: ClusterBoard) {
+    init(queue: ControlQueue, hub: EventHub, served: ServedVNIBox, local: IPAddress, cluster: ClusterBoard) {
         self.clusterBoard = cluster
         self.queue = queue
         self.hub = hub
-        self.servedVNIs = served
+        self.served = served
         self.underlayLocal = local
+    }
+
+    var servedVNIs: [VNI] { served.vnis }
+
+    func reload() async throws -> ReloadResult {
+        try await onControlThread { router throws(ServiceError) in try router.reload() }
     }
 
     /// Runs `work` on the control thread and returns what it returned (or threw).

@@ -52,7 +52,7 @@ public protocol CaptureStreamSink: AnyObject, Sendable {
 
 /// The typed service. Every call but the constant properties hops to the control thread.
 public protocol RouterService: Sendable {
-    /// The VNIs this router serves, in config order (fixed for its life).
+    /// The VNIs this router serves, in config order (changed only by a reload).
     var servedVNIs: [VNI] { get }
     /// `underlay.local`: a remote VTEP must be of its family and not it.
     var underlayLocal: IPAddress { get }
@@ -91,6 +91,10 @@ public protocol RouterService: Sendable {
     /// What the datapath would do with a frame and why (`vxrouter trace`), read from the live
     /// tables without sending, learning or counting anything.
     func trace(_ input: TraceInput) async throws -> TraceResponse
+    /// Re-reads the config file the router was started with and applies what changed, all or
+    /// nothing (README "Running it in production"): `.conflict` names the key that cannot change
+    /// live, `.invalid` a config that does not validate.
+    func reload() async throws -> ReloadResult
 
     /// FDB events (learn, move, age-out, FDB full) from now on, as SSE messages.
     func subscribe(_ sink: any EventSink)
@@ -114,4 +118,11 @@ public enum TraceInput: Sendable, Equatable {
 public protocol ControlEndpoint: AnyObject, Sendable {
     var address: ControlAddress { get }
     func shutdown()
+}
+
+extension RouterService {
+    /// For services that cannot reload (test fakes, in-process steerers): refused.
+    public func reload() async throws -> ReloadResult {
+        throw ServiceError(.conflict, "this service cannot reload its config")
+    }
 }

@@ -166,7 +166,9 @@ struct Run: ParsableCommand {
         do {
             // The token before any device: an unreadable file stops the start here.
             let token = config.control.enabled ? try config.control.tokenFile.map { try readToken(path: $0) } : nil
-            router = try Router(config: config, logger: logger) { service in
+            // SIGHUP and `vxrouter reload` read the file again, with the same flags applied.
+            let reloadSource: (() throws -> RouterConfig)? = self.config == nil ? nil : { try makeConfig() }
+            router = try Router(config: config, reloadSource: reloadSource, logger: logger) { service in
                 try ControlServer(
                     address: config.control.listen, token: token, controlGroup: config.control.group,
                     metrics: config.metrics.listen, service: service)

@@ -9,7 +9,7 @@ struct VXRouterCommand: ParsableCommand {
         abstract: "A userspace VXLAN (RFC 7348) router: TAP devices in, VXLAN over UDP out.",
         subcommands: [
             Run.self, CheckConfig.self, Stats.self, FDB.self, Flood.self, Peers.self, Events.self, Capture.self,
-            ClusterCommand.self, Trace.self,
+            ClusterCommand.self, Trace.self, Reload.self,
         ])
 }
 

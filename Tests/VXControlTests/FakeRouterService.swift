@@ -18,6 +18,8 @@ final class FakeRouterService: RouterService {
         var maxEntries = 4
         /// `GET /v1/cluster`'s answer; nil: cluster mode off (the protocol's default answer).
         var cluster: ClusterInfo?
+        /// What `reload` answers.
+        var reload: Result<ReloadResult, ServiceError> = .success(ReloadResult(changes: []))
     }
 
     let servedVNIs: [VNI]
@@ -141,6 +143,11 @@ final class FakeRouterService: RouterService {
             throw ServiceError(.notFound, "vni \(vni) has no FDB entry for \(mac)")
         }
         return FDBEntry(mac: mac.description, remote: remote.description, type: .static)
+    }
+
+    func reload() async throws -> ReloadResult {
+        try call("reload")
+        return try state.withLock { $0.reload }.get()
     }
 
     func flushLearned(vni: VNI) async throws -> Int {

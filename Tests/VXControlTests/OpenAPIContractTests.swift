@@ -111,6 +111,7 @@ let contractCases: [ContractCase] = [
     .of(FDBEntry.self, "components > schemas > FDBEntry"),
     .of(FDBList.self, response("/v1/networks/{vni}/fdb", "get")),
     .of(FloodList.self, "components > schemas > FloodList"),
+    .of(ReloadResult.self, "components > schemas > ReloadResult"),
     .of(FlushResult.self, response("/v1/networks/{vni}/fdb/flush", "post")),
     .of(CaptureStatus.self, "components > schemas > CaptureStatus"),
     .of(CaptureInfo.self, "components > schemas > CaptureSummary"),
