@@ -54,6 +54,8 @@ public struct Forwarder {
     let floodCapacity: Int
     /// Capture hook: copies for a running capture (nil when the caller keeps none, e.g. tests).
     public let capture: WorkerCapture?
+    /// Strangers `allow_from` refused, per source (nil when the caller keeps none, e.g. tests).
+    unowned(unsafe) let refusedSources: RefusedSources?
     /// Learn events queued in the current second, direct-mapped by MAC, so a busy new flow queues
     /// one event per second rather than one per packet while the control thread catches up.
     let recentLearns: UnsafeMutablePointer<(event: LearnEvent, second: UInt32)>
@@ -63,9 +65,11 @@ public struct Forwarder {
 
     public init(
         networks: [Network], remotes: RemoteTable, counters: WorkerCounters, learnRing: SPSCRing<LearnEvent>,
-        port: UInt16, sourcePorts: SourcePortRange, remoteCounters: RemoteCounters? = nil, capture: WorkerCapture? = nil
+        port: UInt16, sourcePorts: SourcePortRange, remoteCounters: RemoteCounters? = nil, capture: WorkerCapture? = nil,
+        refusedSources: RefusedSources? = nil
     ) {
         self.capture = capture
+        self.refusedSources = refusedSources
         self.networks = .allocate(capacity: networks.count)
         _ = self.networks.initialize(from: networks.map(\.path))
         vniTable = VNITable(networks.map(\.vni))
@@ -295,6 +299,8 @@ public struct Forwarder {
         let path = networks[network]
         let frameLength = length - VXLANHeader.size
         guard path.allows(source, remotes: remotes) else {
+            // A known VTEP is counted in its own row; a stranger has none: count it by address.
+            if let refusedSources, remotes.index(of: source) == nil { refusedSources.count(source) }
             dropFromTunnel(.notAllowed, network: network, sender, endpoint, number, payload, stored)
             return
         }

@@ -28,6 +28,10 @@ public final class Router {
     let remotes = RemoteTable()
     let underlayMTU: Int
     private var taps: [TapInterface] = []
+    /// Each network's TAP interface index when it was opened, to tell which one a failed queue was.
+    private var tapIndexes: [UInt32] = []
+    /// Networks whose TAP failed under the router, with why (network index → reason). Written here.
+    private(set) var failedNetworks: [Int: String] = [:]
     private var links: [UDPLink] = []
     /// The UDP send sockets every worker shares (offloads on and at least one port bound).
     private var pool: UDPSendPool?
@@ -38,6 +42,8 @@ public final class Router {
     /// Per worker; written by that worker, read (summed) here.
     private(set) var counters: [WorkerCounters] = []
     private(set) var remoteCounters: [RemoteCounters] = []
+    /// Per worker: strangers refused by `allow_from`, by source (written by that worker, merged here).
+    private(set) var refusedSources: [RefusedSources] = []
     private let signals: ControlSignals
     /// Learn outcomes the control thread counts itself, per network.
     private(set) var fdbFull: [UInt64]
@@ -158,17 +164,21 @@ public final class Router {
             if let address = settings[network.index].address { try tap.assign(address) }
             try tap.setUp()
         }
+        tapIndexes = taps.map { Interfaces.index($0.name) }
         let cpus = onlineCPUCount()
         captureTap = CaptureTap(workers: workerCount, networks: networks.map(\.vni))
         for w in 0..<workerCount {
             let wcounters = WorkerCounters(networks: networks.count)
             let wremotes = RemoteCounters(capacity: remotes.capacity)
             let ring = SPSCRing<LearnEvent>(capacity: 4096)
+            let refused = RefusedSources()
+            refusedSources.append(refused)
             let forwarder = Forwarder(
                 networks: networks, remotes: remotes, counters: wcounters, learnRing: ring,
                 port: config.underlay.port, sourcePorts: SourcePortRange(config.underlay.sourcePorts),
                 remoteCounters: wremotes,
-                capture: WorkerCapture(tap: captureTap, worker: w, localPort: config.underlay.port))
+                capture: WorkerCapture(tap: captureTap, worker: w, localPort: config.underlay.port),
+                refusedSources: refused)
             let link = try UDPLink(
                 local: local, batchSize: batchSize, sendCapacity: max(batchSize, 64) + forwarder.maxFanOut, pool: pool,
                 gro: offloads)
@@ -275,7 +285,7 @@ public final class Router {
                 noteHeardRemotes()
                 let failures = loops.reduce(0) { $0 + $1.failedDevices.load(ordering: .relaxed) }
                 if failures > reportedFailures {
-                    logger.error("a TAP queue failed and is no longer polled; was a TAP deleted under the router?")
+                    noteFailedTaps()
                     reportedFailures = failures
                 }
                 let fallbacks = links.reduce(0) { $0 + $1.gsoFallbacks.load(ordering: .relaxed) }
@@ -294,6 +304,32 @@ public final class Router {
         for loop in loops { loop.join() }
         closeAll()
         logger.info("stopped")
+    }
+
+    /// A worker took a failed TAP queue out of its poll set: find the network whose TAP is gone
+    /// (or is another interface now) and report it failed — in `/v1/health`, metrics
+    /// (`vxrouter_network_up`) and the log. It stays failed until a restart: the TAP is not made
+    /// again behind an operator's back, and the queues cannot be reopened on the workers while
+    /// they run.
+    private func noteFailedTaps() {
+        var found = false
+        for (i, tap) in taps.enumerated() where failedNetworks[i] == nil && i < tapIndexes.count {
+            guard Interfaces.index(tap.name) != tapIndexes[i] else { continue }
+            found = true
+            failedNetworks[i] = "TAP \(tap.name) was deleted under the router: the network forwards nothing until vxrouter restarts"
+            logger.error(
+                "TAP deleted under the router: its queues failed and are no longer polled; the network forwards nothing until vxrouter restarts",
+                metadata: ["vni": "\(networks[i].vni)", "tap": "\(tap.name)"])
+        }
+        if !found {
+            logger.error("a TAP queue failed and is no longer polled (its TAP still exists)")
+        }
+    }
+
+    func failedNetworksBody() -> [Health.FailedNetwork] {
+        failedNetworks.sorted { $0.key < $1.key }.map {
+            Health.FailedNetwork(vni: networks[$0.key].vni.rawValue, tap: taps[$0.key].name, reason: $0.value)
+        }
     }
 
     private func applyLearnEvents(now: UInt32) {
