@@ -211,13 +211,15 @@ extension EndToEnd {
                 // Memory bounded; every client's descriptor given back once they left.
                 let rssAfter = try pair.a.statusValue("VmRSS")
                 #expect(rssAfter - rssBefore < 64 * 1024, "RSS grew from \(rssBefore) kB to \(rssAfter) kB")
+                // A few descriptors are the router's own from the first capture or event stream on
+                // (measured: +3); a leak per client would be hundreds after ~3,700 connections.
                 var fdsAfter = pair.a.openDescriptors
                 let deadline = ContinuousClock.now + .seconds(10)
-                while fdsAfter > fdsBefore + 2, ContinuousClock.now < deadline {
+                while fdsAfter > fdsBefore + 8, ContinuousClock.now < deadline {
                     await nap(milliseconds: 200)
                     fdsAfter = pair.a.openDescriptors
                 }
-                #expect(fdsAfter <= fdsBefore + 2, "open fds \(fdsBefore) before, \(fdsAfter) after the clients left")
+                #expect(fdsAfter <= fdsBefore + 8, "open fds \(fdsBefore) before, \(fdsAfter) after the clients left")
                 #expect(try await a.control("GET", "/v1/health").status == 200)
                 try await pair.a.stop()
                 try await pair.b.stop()
