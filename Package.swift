@@ -126,6 +126,11 @@ let package = Package(
         .executableTarget(name: "fuzz-segmenter", dependencies: ["VXFuzzSupport", "VXWire"], path: "Tools/fuzz/fuzz-segmenter"),
         .executableTarget(name: "fuzz-coalescer", dependencies: ["VXFuzzSupport", "VXWire"], path: "Tools/fuzz/fuzz-coalescer"),
         .executableTarget(name: "fuzz-config", dependencies: ["VXFuzzSupport", "VXConfig"], path: "Tools/fuzz/fuzz-config"),
+        .executableTarget(name: "fuzz-framelayout", dependencies: ["VXFuzzSupport", "VXWire"], path: "Tools/fuzz/fuzz-framelayout"),
+        .executableTarget(
+            name: "fuzz-control",
+            dependencies: ["VXFuzzSupport", "VXControl", "VXControlAPI", "VXRouter", "VXConfig", "VXCapture", "VXWire"],
+            path: "Tools/fuzz/fuzz-control"),
         .testTarget(name: "VXWireTests", dependencies: ["VXWire", "VXTestSupport"]),
         // Test-only: counts heap allocations per thread by interposing malloc (see its header).
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),

@@ -3,7 +3,7 @@
 #
 #   Tools/fuzz.sh [TARGET|all] [--seconds N] [--runs N] [--corpus DIR] [--build-only] [-- libFuzzer flags]
 #
-# TARGET: decapsulate, segmenter, coalescer, config (or fuzz-<name>); default all. Each target runs
+# TARGET: decapsulate, segmenter, coalescer, config, control, framelayout (or fuzz-<name>); default all. Each target runs
 # for --seconds (default 300) or --runs inputs, on its corpus directory: --corpus DIR (per target
 # DIR/<target>), default .build-fuzz/campaign/corpus/<target>, seeded from Tools/fuzz/corpus/<target> and kept
 # between runs so a long campaign goes on where the last stopped. Inputs that break a property
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(decapsulate segmenter coalescer config)
+all_targets=(decapsulate segmenter coalescer config control framelayout)
 targets=()
 seconds=300
 runs=""

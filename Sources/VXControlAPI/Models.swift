@@ -23,14 +23,34 @@ public struct ErrorBody: Codable, Sendable, Equatable {
 // MARK: - Reads
 
 public struct Health: Codable, Sendable, Equatable {
+    /// A network that forwards nothing until the router restarts (its TAP was deleted under it).
+    public struct FailedNetwork: Codable, Sendable, Equatable {
+        public var vni: UInt32
+        public var tap: String
+        public var reason: String
+        public init(vni: UInt32, tap: String, reason: String) {
+            self.vni = vni
+            self.tap = tap
+            self.reason = reason
+        }
+    }
+    /// "ok", or "degraded" while a network has failed.
     public var status = "ok"
     public var version: String
     public var uptimeSeconds: UInt64
-    enum CodingKeys: String, CodingKey { case status, version, uptimeSeconds = "uptime_seconds" }
+    /// Absent when every network is well.
+    public var failedNetworks: [FailedNetwork]?
+    enum CodingKeys: String, CodingKey {
+        case status, version, uptimeSeconds = "uptime_seconds", failedNetworks = "failed_networks"
+    }
 
-    public init(version: String = vxrouterVersion, uptimeSeconds: UInt64) {
+    public init(version: String = vxrouterVersion, uptimeSeconds: UInt64, failedNetworks: [FailedNetwork] = []) {
         self.version = version
         self.uptimeSeconds = uptimeSeconds
+        if !failedNetworks.isEmpty {
+            status = "degraded"
+            self.failedNetworks = failedNetworks
+        }
     }
 }
 
@@ -154,14 +174,16 @@ public struct Stats: Codable, Sendable, Equatable {
     public var workers: [WorkerStats]
     public var events: EventCounters
     public var capture: CaptureCounters
+    public var refusedSources: RefusedSourceCounts
     enum CodingKeys: String, CodingKey {
         case totals, networks, unattributed, remotes, workers, events, capture
-        case uptimeSeconds = "uptime_seconds"
+        case uptimeSeconds = "uptime_seconds", refusedSources = "refused_sources"
     }
 
     public init(
         uptimeSeconds: UInt64, totals: Traffic, networks: [NetworkStats], unattributed: Traffic, remotes: [Remote],
-        workers: [WorkerStats], events: EventCounters, capture: CaptureCounters
+        workers: [WorkerStats], events: EventCounters, capture: CaptureCounters,
+        refusedSources: RefusedSourceCounts = RefusedSourceCounts()
     ) {
         self.uptimeSeconds = uptimeSeconds
         self.totals = totals
@@ -171,6 +193,31 @@ public struct Stats: Codable, Sendable, Equatable {
         self.workers = workers
         self.events = events
         self.capture = capture
+        self.refusedSources = refusedSources
+    }
+}
+
+/// Sources refused by `allow_from` that are not in the remote table (strangers, which have no
+/// per-remote counters), per address: the most refused first, at most `RefusedSourceCounts.limit`;
+/// `other_packets` are the refused stranger packets of sources not listed.
+public struct RefusedSourceCounts: Codable, Sendable, Equatable {
+    public struct Source: Codable, Sendable, Equatable {
+        public var address: String
+        public var packets: UInt64
+        public init(address: String, packets: UInt64) {
+            self.address = address
+            self.packets = packets
+        }
+    }
+    /// The most sources listed (and labelled in metrics): bounded whatever the senders spoof.
+    public static let limit = 16
+    public var sources: [Source]
+    public var otherPackets: UInt64
+    enum CodingKeys: String, CodingKey { case sources, otherPackets = "other_packets" }
+
+    public init(sources: [Source] = [], otherPackets: UInt64 = 0) {
+        self.sources = sources
+        self.otherPackets = otherPackets
     }
 }
 

@@ -62,6 +62,8 @@ public struct Forwarder {
     let floodCapacity: Int
     /// Capture hook: copies for a running capture (nil when the caller keeps none, e.g. tests).
     public let capture: WorkerCapture?
+    /// Strangers `allow_from` refused, per source (nil when the caller keeps none, e.g. tests).
+    unowned(unsafe) let refusedSources: RefusedSources?
     /// Learn events queued in the current second, direct-mapped by MAC, so a busy new flow queues
     /// one event per second rather than one per packet while the control thread catches up.
     let recentLearns: UnsafeMutablePointer<(event: LearnEvent, second: UInt32)>
@@ -72,9 +74,11 @@ public struct Forwarder {
     public init(
         networks: [Network], remotes: RemoteTable, counters: WorkerCounters, learnRing: SPSCRing<LearnEvent>,
         port: UInt16, sourcePorts: SourcePortRange, remoteCounters: RemoteCounters? = nil, capture: WorkerCapture? = nil,
-        slots: Int = 0
+        slots: Int = 0,
+        refusedSources: RefusedSources? = nil
     ) {
         self.capture = capture
+        self.refusedSources = refusedSources
         self.networks = .allocate(capacity: max(slots, (networks.map(\.index).max() ?? 0) + 1))
         for network in networks { (self.networks.baseAddress! + network.index).initialize(to: network.path) }
         vniTableStorage = .allocate(capacity: 1)
@@ -336,6 +340,8 @@ public struct Forwarder {
             vniTable: vniTable, networks: networks, remotes: remotes)
         {
         case .drop(let reason, let network):
+            // A known VTEP is counted in its own row; a stranger has none: count it by address.
+            if reason == .notAllowed, let refusedSources, remotes.index(of: source) == nil { refusedSources.count(source) }
             dropFromTunnel(reason, network: network, sender, endpoint, number, payload, stored)
             return
         case .deliver(let decided): delivery = decided

@@ -231,6 +231,9 @@ public enum Interfaces {
     }
 
     public static func exists(_ name: String) -> Bool { if_nametoindex(name) != 0 }
+
+    /// The interface index of `name` in this namespace; 0 when there is no such interface.
+    public static func index(_ name: String) -> UInt32 { if_nametoindex(name) }
 }
 
 /// Writes `value` to a /proc/sys (or /sys) file.

@@ -68,6 +68,10 @@ extension Router {
         out.sample("vxrouter_capture_ring_full_total", [], captureTap.refusedTotal)
         out.family("vxrouter_capture_running", "gauge", "1 while a packet capture runs.")
         out.sample("vxrouter_capture_running", [], capture == nil ? 0 : 1)
+        out.family("vxrouter_network_up", "gauge", "1 while the network forwards; 0 once its TAP failed (see /v1/health).")
+        for network in networks {
+            out.sample("vxrouter_network_up", [vniLabel(network)], failedNetworks[network.index] == nil ? 1 : 0)
+        }
         out.family("vxrouter_workers", "gauge", "Worker threads.")
         out.sample("vxrouter_workers", [], UInt64(counters.count))
 
@@ -130,6 +134,20 @@ extension Router {
                     sums[index, drop: reason])
             }
         }
+
+        // Strangers refused by allow_from: the most refused sources only, so spoofed addresses
+        // cannot multiply the series (RefusedSourceCounts.limit).
+        let refused = refusedSourceCounts()
+        out.family(
+            "vxrouter_refused_source_packets_total", "counter",
+            "Packets refused by allow_from from a source not in the remote table, for the most refused sources.")
+        for source in refused.sources {
+            out.sample("vxrouter_refused_source_packets_total", [("source", source.address)], source.packets)
+        }
+        out.family(
+            "vxrouter_refused_sources_other_packets_total", "counter",
+            "Packets refused by allow_from from sources not in the remote table and not listed by source.")
+        out.sample("vxrouter_refused_sources_other_packets_total", [], refused.otherPackets)
 
         // Per worker: how evenly the kernel spreads the load.
         let workerFamilies: [TrafficCounter] = [.tapRxPackets, .tunnelTxPackets, .tunnelRxPackets, .tapTxPackets]

@@ -238,6 +238,8 @@ extension Router {
                 settings.clear(network.index)
                 if let tap = taps[network.index] { retiredTaps.append((epoch, network.index, tap)) }
                 taps[network.index] = nil
+                tapIndexes[network.index] = nil
+                failedNetworks[network.index] = nil
             }
             exchange.publish(
                 NetworkGeneration(

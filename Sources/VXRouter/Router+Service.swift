@@ -94,7 +94,16 @@ extension Router {
                 subscribers: UInt64(eventHub.subscriberCount)),
             capture: CaptureCounters(
                 running: capture == nil ? 0 : 1, records: capture?.summary.records ?? 0,
-                ringFullTotal: captureTap.refusedTotal))
+                ringFullTotal: captureTap.refusedTotal),
+            refusedSources: refusedSourceCounts())
+    }
+
+    /// The workers' tables of refused strangers, merged (at most `RefusedSourceCounts.limit` listed).
+    func refusedSourceCounts() -> RefusedSourceCounts {
+        let merged = RefusedSources.merge(refusedSources.map { $0.snapshot() }, limit: RefusedSourceCounts.limit)
+        return RefusedSourceCounts(
+            sources: merged.sources.map { .init(address: $0.address.description, packets: $0.packets) },
+            otherPackets: merged.other)
     }
 
     func remotesBody() -> [Remote] {

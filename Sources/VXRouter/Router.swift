@@ -55,6 +55,10 @@ public final class Router {
     var configCaptureSession: CaptureSession?
     /// The VNIs the control endpoint serves (changed by reloads).
     let served: ServedVNIBox
+    /// Each slot's TAP interface index when it was opened, to tell which one a failed queue was.
+    var tapIndexes: [Int: UInt32] = [:]
+    /// Networks whose TAP failed under the router, with why (slot → reason). Written here.
+    var failedNetworks: [Int: String] = [:]
     private var links: [UDPLink] = []
     /// The UDP send sockets every worker shares (offloads on and at least one port bound).
     private(set) var pool: UDPSendPool?
@@ -65,6 +69,8 @@ public final class Router {
     /// Per worker; written by that worker, read (summed) here.
     private(set) var counters: [WorkerCounters] = []
     private(set) var remoteCounters: [RemoteCounters] = []
+    /// Per worker: strangers refused by `allow_from`, by source (written by that worker, merged here).
+    private(set) var refusedSources: [RefusedSources] = []
     private let signals: ControlSignals
     /// Learn outcomes the control thread counts itself, per network.
     var fdbFull: [UInt64]
@@ -208,11 +214,14 @@ public final class Router {
             let wcounters = WorkerCounters(networks: slotCount)
             let wremotes = RemoteCounters(capacity: remotes.capacity)
             let ring = SPSCRing<LearnEvent>(capacity: 4096)
+            let refused = RefusedSources()
+            refusedSources.append(refused)
             let forwarder = Forwarder(
                 networks: networks, remotes: remotes, counters: wcounters, learnRing: ring,
                 port: config.underlay.port, sourcePorts: SourcePortRange(config.underlay.sourcePorts),
                 remoteCounters: wremotes,
-                capture: WorkerCapture(tap: captureTap, worker: w, localPort: config.underlay.port), slots: slotCount)
+                capture: WorkerCapture(tap: captureTap, worker: w, localPort: config.underlay.port), slots: slotCount,
+                refusedSources: refused)
             let link = try UDPLink(
                 local: local, batchSize: batchSize, sendCapacity: max(batchSize, 64) + forwarder.maxFanOut, pool: pool,
                 gro: offloads)
@@ -244,6 +253,7 @@ public final class Router {
         try tap.setMTU(network.mtu)
         if let address = net.address { try tap.assign(address) }
         try tap.setUp()
+        tapIndexes[network.index] = Interfaces.index(tap.name)
     }
 
     /// The TAP's MAC and announcements, before its link goes up (README "Stable MAC"): a TAP made
@@ -338,7 +348,7 @@ public final class Router {
                 noteHeardRemotes()
                 let failures = loops.reduce(0) { $0 + $1.failedDevices.load(ordering: .relaxed) }
                 if failures > reportedFailures {
-                    logger.error("a TAP queue failed and is no longer polled; was a TAP deleted under the router?")
+                    noteFailedTaps()
                     reportedFailures = failures
                 }
                 let fallbacks = links.reduce(0) { $0 + $1.gsoFallbacks.load(ordering: .relaxed) }
@@ -357,6 +367,38 @@ public final class Router {
         for loop in loops { loop.join() }
         closeAll()
         logger.info("stopped")
+    }
+
+    /// A worker took a failed TAP queue out of its poll set: find the network whose TAP is gone
+    /// (or is another interface now) and report it failed — in `/v1/health`, metrics
+    /// (`vxrouter_network_up`) and the log. It stays failed until a restart: the TAP is not made
+    /// again behind an operator's back, and the queues cannot be reopened on the workers while
+    /// they run.
+    func noteFailedTaps() {
+        var found = false
+        for network in networks where failedNetworks[network.index] == nil {
+            guard let tap = taps[network.index], let opened = tapIndexes[network.index],
+                Interfaces.index(tap.name) != opened
+            else { continue }
+            found = true
+            failedNetworks[network.index] =
+                "TAP \(tap.name) was deleted under the router: the network forwards nothing until vxrouter restarts "
+                + "or a reload removes and adds it again"
+            logger.error(
+                "TAP deleted under the router: its queues failed and are no longer polled; the network forwards nothing until vxrouter restarts or a reload removes and adds it again",
+                metadata: ["vni": "\(network.vni)", "tap": "\(tap.name)"])
+        }
+        if !found {
+            logger.error("a TAP queue failed and is no longer polled (its TAP still exists)")
+        }
+    }
+
+    func failedNetworksBody() -> [Health.FailedNetwork] {
+        networks.compactMap { network in
+            failedNetworks[network.index].map {
+                Health.FailedNetwork(vni: network.vni.rawValue, tap: settings[network.index].tap, reason: $0)
+            }
+        }
     }
 
     func applyLearnEvents(now: UInt32) {

@@ -42,7 +42,9 @@ final class RouterControl: RouterService {
         return try result.get()
     }
 
-    func health() async throws -> Health { try await onControlThread { Health(uptimeSeconds: $0.uptimeSeconds) } }
+    func health() async throws -> Health {
+        try await onControlThread { Health(uptimeSeconds: $0.uptimeSeconds, failedNetworks: $0.failedNetworksBody()) }
+    }
     func effectiveConfig() async throws -> EffectiveConfig { try await onControlThread { $0.effectiveConfig() } }
     func stats() async throws -> Stats { try await onControlThread { $0.statsBody() } }
     func remotes() async throws -> [Remote] { try await onControlThread { $0.remotesBody() } }

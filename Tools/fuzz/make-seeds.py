@@ -162,3 +162,49 @@ networks:
     learning: false
 """)
 write("config", "bad-vni.yaml", b"underlay:\n  local: 10.0.0.1\nnetworks:\n  - vni: 16777216\n    tap: vx1\n")
+
+# framelayout: one Ethernet frame
+write("framelayout", "tcp4", tcp4_frame(1, payload(20)))
+write("framelayout", "tcp4-vlan", tcp4_frame(1, payload(20), vlan=7))
+qinq = bytes(MAC_B) + bytes(MAC_A) + struct.pack("!HHHHH", 0x88A8, 100, 0x8100, 7, 0x0800) + tcp4_frame(1, payload(8))[14:]
+write("framelayout", "tcp4-qinq", qinq)
+options = bytearray(struct.pack("!BBHHHBBH4s4s", 0x46, 0, 24 + 8, 1, 0, 64, 17, 0, V4_A, V4_B) + b"\x01\x01\x01\x00")
+write("framelayout", "udp4-ip-options", eth(MAC_B, MAC_A, 0x0800) + bytes(options) + struct.pack("!HHHH", 1, 2, 8, 0))
+fragment = bytearray(tcp4_frame(1, payload(20)))
+fragment[14 + 6:14 + 8] = struct.pack("!H", 0x2000)
+write("framelayout", "tcp4-more-fragments", bytes(fragment))
+write("framelayout", "tcp4-padded", tcp4_frame(1, b"") + bytes(6))
+write("framelayout", "tcp6", tcp6_frame(1, payload(20)))
+hop = bytes([60, 0]) + bytes(6)            # hop-by-hop, then destination options
+dest = bytes([6, 1]) + bytes(14)           # destination options (16 bytes), then TCP
+tcp = l4(6, V6_A, V6_B, tcp_header(1), payload(8))
+write("framelayout", "tcp6-extension-headers", eth(MAC_B, MAC_A, 0x86DD) + ipv6(0, hop + dest + tcp))
+write("framelayout", "udp6-fragment-header", eth(MAC_B, MAC_A, 0x86DD) + ipv6(44, bytes([17, 0, 0, 1, 0, 0, 0, 1]) + bytes(16)))
+write("framelayout", "arp", eth([0xFF] * 6, MAC_A, 0x0806) + bytes(28))
+write("framelayout", "ipv4-total-length-too-long", tcp4_frame(1, payload(20))[:-4])
+
+# control: [method: 0 GET, 1 POST, 2 DELETE, 3 PUT, 4 PATCH, 5 HEAD][target]\n[body]
+def request(method, target, body=b""):
+    return bytes([["GET", "POST", "DELETE", "PUT", "PATCH", "HEAD"].index(method)]) + target.encode() + b"\n" + body
+
+write("control", "get-stats", request("GET", "/v1/stats"))
+write("control", "get-fdb", request("GET", "/v1/networks/42/fdb"))
+write("control", "add-static", request("POST", "/v1/networks/42/fdb", b'{"mac": "02:00:00:00:00:02", "remote": "198.18.0.2"}'))
+write("control", "add-static-ips", request(
+    "POST", "/v1/networks/43/fdb", b'{"mac": "02:00:00:00:00:03", "remote": "198.18.0.3", "ips": ["192.168.42.3", "fd00::3"]}'))
+write("control", "add-static-unknown-field", request("POST", "/v1/networks/42/fdb", b'{"mac": "02:00:00:00:00:02", "remote": "198.18.0.2", "x": 1}'))
+write("control", "add-static-multicast", request("POST", "/v1/networks/42/fdb", b'{"mac": "01:00:5e:00:00:01", "remote": "198.18.0.2"}'))
+write("control", "delete-static", request("DELETE", "/v1/networks/42/fdb/02:00:00:00:00:02"))
+write("control", "delete-static-percent", request("DELETE", "/v1/networks/42/fdb/02%3A00%3A00%3A00%3A00%3A02"))
+write("control", "flush", request("POST", "/v1/networks/42/fdb/flush", b"{}"))
+write("control", "add-flood", request("POST", "/v1/networks/42/flood", b'{"remote": "198.18.0.4"}'))
+write("control", "add-flood-ipv6", request("POST", "/v1/networks/42/flood", b'{"remote": "2001:db8::4"}'))
+write("control", "delete-flood", request("DELETE", "/v1/networks/43/flood/198.18.0.4"))
+write("control", "vni-not-served", request("GET", "/v1/networks/7/flood"))
+write("control", "capture-file", request(
+    "POST", "/v1/capture", b'{"file": "x.pcap", "points": ["inner", "outer"], "vni": 42, "filter": "icmp", "snaplen": 128, "rotate_bytes": 100000, "rotate_files": 3}'))
+write("control", "capture-path", request("POST", "/v1/capture", b'{"file": "../x.pcap"}'))
+write("control", "capture-stop", request("DELETE", "/v1/capture"))
+write("control", "capture-stream", request("GET", "/v1/capture/stream?points=outer,drop&vni=43&remote=198.18.0.2&count=10&duration=5"))
+write("control", "method-not-allowed", request("PUT", "/v1/networks/42/fdb", b"{}"))
+write("control", "bad-percent", request("GET", "/v1/networks/4%2/fdb"))
