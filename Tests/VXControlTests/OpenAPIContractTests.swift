@@ -119,6 +119,8 @@ let contractCases: [ContractCase] = [
     .of(StaticEntryRequest.self, requestBody("/v1/networks/{vni}/fdb")),
     .of(FloodRequest.self, requestBody("/v1/networks/{vni}/flood")),
     .of(CaptureRequest.self, "components > schemas > CaptureRequest"),
+    .of(TraceRequest.self, "components > schemas > TraceRequest"),
+    .of(TraceResponse.self, "components > schemas > TraceResponse"),
     .of(ClusterInfo.self, response("/v1/cluster", "get")),
     .of(ClusterEventBody.self, "components > schemas > ClusterEvent"),
 ]
