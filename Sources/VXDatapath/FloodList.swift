@@ -15,7 +15,12 @@ public final class FloodList: @unchecked Sendable {
     /// The members as the control thread last set them.
     public private(set) var current: [RemoteIndex] = []
 
-    public init(capacity: Int = 256) {
+    /// Room for a 1,000-VTEP overlay with margin (cluster mode floods to every member of a VNI,
+    /// as the kernel's all-zeros entries do). 256 refused 744 members per VNI in the 1,000-VTEP
+    /// simulation; the cost is 8 KiB per network and the workers' send lists sized to match.
+    public static let defaultCapacity = 4096
+
+    public init(capacity: Int = FloodList.defaultCapacity) {
         self.capacity = capacity
         sequence = .allocate(capacity: 1)
         sequence.initialize(to: Atomic(0))

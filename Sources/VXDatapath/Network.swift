@@ -29,7 +29,7 @@ public final class Network: @unchecked Sendable {
 
     public init(
         index: Int, vni: VNI, mtu: Int, underlayMaxFrame: Int, learning: Bool, maxEntries: Int,
-        allowFrom: [IPPrefix], floodCapacity: Int = 256, arpSuppression: Bool = true, pmtuSignal: Bool = true,
+        allowFrom: [IPPrefix], floodCapacity: Int = FloodList.defaultCapacity, arpSuppression: Bool = true, pmtuSignal: Bool = true,
         maxNeighbours: Int? = nil, knownOnly: Bool = false
     ) {
         self.index = index
