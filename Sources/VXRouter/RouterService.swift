@@ -106,6 +106,8 @@ extension RouterService {
     public func cluster() async throws -> ClusterInfo {
         throw ServiceError(.notFound, "cluster mode is off (no `cluster:` in the config, no --cluster)")
     }
+}
+
 /// A frame to trace, its fields checked by the caller.
 public enum TraceInput: Sendable, Equatable {
     /// Read from the TAP of the network serving `vni`.

@@ -3,6 +3,7 @@
 // VNI from then on, one kept keeps its tables and counters — and the exchange hands an old
 // generation back only after every worker acknowledged a newer one.
 import Testing
+import VXTestSupport
 import VXWire
 
 @testable import VXDatapath

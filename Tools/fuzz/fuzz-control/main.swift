@@ -113,6 +113,13 @@ final class RecordingService: RouterService {
         record(.stopCapture)
         return CaptureStatus(capture: nil, ringFullTotal: 0)
     }
+    /// A read: parsing decides everything; a traced TAP frame must name a served VNI.
+    func trace(_ input: TraceInput) async throws -> TraceResponse {
+        if case .tap(let vni, _) = input { served(vni) }
+        return TraceResponse(
+            from: "tap", vni: nil, tap: nil, action: .drop, dropReason: nil, steps: [], remotes: [],
+            outerSourcePort: nil, fdbEntry: nil, answer: nil, icmpTooBig: nil, learn: nil, checksum: nil)
+    }
     func subscribe(_ sink: any EventSink) {}
     func unsubscribe(_ sink: any EventSink) {}
 }
