@@ -68,6 +68,7 @@ let package = Package(
             name: "VXCluster",
             dependencies: [
                 "VXWire",
+                "VXControlAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),

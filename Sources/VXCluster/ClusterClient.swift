@@ -13,6 +13,7 @@
 //  - a periodic anti-entropy pass reads the tables back and repairs (and counts) any drift.
 import Foundation
 import Logging
+import VXControlAPI
 import VXWire
 
 /// What the cluster client needs from the router: its tables, through the router's service.
@@ -55,33 +56,6 @@ public struct ClusterSettings: Sendable {
         self.servedVNIs = servedVNIs
         self.leaseTTL = leaseTTL
     }
-}
-
-/// `GET /v1/cluster`'s facts.
-public struct ClusterStatus: Sendable, Codable, Equatable {
-    public var overlay: String
-    public var hostID: String
-    public var incarnation: String
-    public var connected: Bool
-    /// The endpoint that answered last (tried first), of `endpoints`.
-    public var endpoint: String
-    public var endpoints: [String]
-    public var lease: String?
-    public var leaseTTL: Int64
-    public var revision: Int64
-    /// Seconds since the tables were last brought in line with etcd (list or watch event).
-    public var lastSyncSecondsAgo: Double?
-    public var members: [String]
-    public var floodMembers: Int
-    public var entries: Int
-    public var published: Int
-    public var relists: UInt64
-    public var leasesGranted: UInt64
-    public var corrections: UInt64
-    public var conflicts: UInt64
-    public var moves: UInt64
-    public var applyFailures: UInt64
-    public var lastError: String?
 }
 
 public actor ClusterClient {
@@ -143,15 +117,16 @@ public actor ClusterClient {
 
     func abandonForTest() { abandoned = true }
 
-    public func status() -> ClusterStatus {
-        ClusterStatus(
+    /// `GET /v1/cluster`'s facts, in the API's own type (one type, no field-by-field copy).
+    public func status() -> ClusterInfo {
+        ClusterInfo(
             overlay: settings.overlay, hostID: settings.hostID, incarnation: incarnation, connected: connected,
-            endpoint: etcd.currentEndpoint, endpoints: etcd.endpoints, lease: lease.map { String($0, radix: 16) },
-            leaseTTL: settings.leaseTTL, revision: reconciler.revision,
+            endpoint: etcd.currentEndpoint, endpoints: etcd.endpoints, revision: reconciler.revision,
             lastSyncSecondsAgo: lastSync.map { instant in
                 let elapsed = ContinuousClock.now - instant
                 return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             },
+            leaseID: lease.map { String($0, radix: 16) }, leaseTTLSeconds: settings.leaseTTL,
             members: reconciler.snapshot.hosts.keys.sorted(),
             floodMembers: reconciler.programmed.flood.values.reduce(0) { $0 + $1.count },
             entries: reconciler.programmed.entryCount, published: published.count, relists: relists,

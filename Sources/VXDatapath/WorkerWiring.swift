@@ -10,9 +10,8 @@ import VXWire
 ///  4. the worker over the caller's devices (one per network) and underlay link, by `worker(...)`.
 ///
 /// Steps 1–3 come before the link because a real link is sized by `forwarder.maxFanOut`.
-/// Router.swift still spells these steps out itself (another change is reshaping it); it can
-/// adopt `WorkerWiring` by replacing its per-worker block with `WorkerWiring(...)` and
-/// `wiring.worker(devices:link:...)`.
+/// The router passes `slots` (rows for networks a live reload may add) and its per-worker table
+/// of refused strangers; tests and vxbench leave both out.
 public struct WorkerWiring {
     /// The learn ring's size when the caller does not choose (the router's).
     public static let defaultRingCapacity = 4096
@@ -24,20 +23,22 @@ public struct WorkerWiring {
 
     public init(
         networks: [Network], remotes: RemoteTable, port: UInt16, sourcePorts: ClosedRange<UInt16>,
-        ringCapacity: Int = defaultRingCapacity, capture: WorkerCapture? = nil
+        ringCapacity: Int = defaultRingCapacity, capture: WorkerCapture? = nil, slots: Int = 0,
+        refusedSources: RefusedSources? = nil
     ) {
-        counters = WorkerCounters(networks: networks.count)
+        counters = WorkerCounters(networks: max(slots, (networks.map(\.index).max() ?? -1) + 1, 1))
         remoteCounters = RemoteCounters(capacity: remotes.capacity)
         learnRing = SPSCRing(capacity: ringCapacity)
         forwarder = Forwarder(
             networks: networks, remotes: remotes, counters: counters, learnRing: learnRing, port: port,
-            sourcePorts: SourcePortRange(sourcePorts), remoteCounters: remoteCounters, capture: capture)
+            sourcePorts: SourcePortRange(sourcePorts), remoteCounters: remoteCounters, capture: capture, slots: slots,
+            refusedSources: refusedSources)
     }
 
-    /// The worker over `devices` (one per network, in network index order) and `link`.
+    /// The worker over `devices` (one per network slot, nil for a free slot) and `link`.
     /// `maxFrame`: the largest inner frame any of `networks` carries (`Network.maxFrame`).
     public func worker<Device: FrameDevice, Link: Underlay>(
-        devices: [Device], link: Link, batchSize: Int = 64, maxFrame: Int, offloads: Bool = false
+        devices: [Device?], link: Link, batchSize: Int = 64, maxFrame: Int, offloads: Bool = false
     ) -> Worker<Device, Link> {
         Worker(
             devices: devices, link: link, forwarder: forwarder, batchSize: batchSize, maxFrame: maxFrame,

@@ -211,31 +211,27 @@ public final class Router {
             devices: (0..<workerCount).map { w in taps.map { $0?.queues[w] } })
         exchange = NetworkExchange(workers: workerCount, first: first)
         for w in 0..<workerCount {
-            let wcounters = WorkerCounters(networks: slotCount)
-            let wremotes = RemoteCounters(capacity: remotes.capacity)
-            let ring = SPSCRing<LearnEvent>(capacity: 4096)
             let refused = RefusedSources()
             refusedSources.append(refused)
-            let forwarder = Forwarder(
-                networks: networks, remotes: remotes, counters: wcounters, learnRing: ring,
-                port: config.underlay.port, sourcePorts: SourcePortRange(config.underlay.sourcePorts),
-                remoteCounters: wremotes,
+            // The one way a worker is wired (WorkerWiring, shared with the tests and vxbench).
+            let wiring = WorkerWiring(
+                networks: networks, remotes: remotes, port: config.underlay.port,
+                sourcePorts: config.underlay.sourcePorts,
                 capture: WorkerCapture(tap: captureTap, worker: w, localPort: config.underlay.port), slots: slotCount,
                 refusedSources: refused)
             let link = try UDPLink(
-                local: local, batchSize: batchSize, sendCapacity: max(batchSize, 64) + forwarder.maxFanOut, pool: pool,
-                gro: offloads)
+                local: local, batchSize: batchSize, sendCapacity: max(batchSize, 64) + wiring.forwarder.maxFanOut,
+                pool: pool, gro: offloads)
             links.append(link)
-            let worker = Worker(
-                devices: first.devices[w], link: link, forwarder: forwarder, batchSize: batchSize,
-                maxFrame: maxFrame, offloads: offloads)
+            let worker = wiring.worker(
+                devices: first.devices[w], link: link, batchSize: batchSize, maxFrame: maxFrame, offloads: offloads)
             loops.append(
                 try WorkerLoop(
                     worker: worker, cpu: workerCount <= cpus.count ? cpus[w] : nil, busyPollMicroseconds: config.busyPoll,
                     exchange: exchange, index: w))
-            rings.append(ring)
-            counters.append(wcounters)
-            remoteCounters.append(wremotes)
+            rings.append(wiring.learnRing)
+            counters.append(wiring.counters)
+            remoteCounters.append(wiring.remoteCounters)
         }
         offloadSummary = [
             "offloads": "\(offloads ? "on" : "off")",

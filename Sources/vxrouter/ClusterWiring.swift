@@ -123,7 +123,7 @@ final class ClusterRunner: @unchecked Sendable {
                 hook.publish(ClusterEventBody(event, time: Date().ISO8601Format()))
             }
             self.client = client
-            hook.attach { ClusterInfo(await client.status()) }
+            hook.attach { await client.status() }
             await client.run()
         }
     }
@@ -138,19 +138,6 @@ final class ClusterRunner: @unchecked Sendable {
             done.signal()
         }
         _ = done.wait(timeout: .now() + 3)
-    }
-}
-
-extension ClusterInfo {
-    init(_ status: ClusterStatus) {
-        self.init(
-            overlay: status.overlay, hostID: status.hostID, incarnation: status.incarnation, connected: status.connected,
-            endpoint: status.endpoint, endpoints: status.endpoints, revision: status.revision,
-            lastSyncSecondsAgo: status.lastSyncSecondsAgo, leaseID: status.lease, leaseTTLSeconds: status.leaseTTL,
-            members: status.members, floodMembers: status.floodMembers, entries: status.entries,
-            published: status.published, relists: status.relists, leasesGranted: status.leasesGranted,
-            corrections: status.corrections, conflicts: status.conflicts, moves: status.moves,
-            applyFailures: status.applyFailures, lastError: status.lastError)
     }
 }
 

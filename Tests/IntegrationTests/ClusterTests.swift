@@ -263,9 +263,12 @@ extension EndToEnd {
                 }
                 let seenOnC = await Self.tables(c)
                 #expect(cFollowed, "c did not catch up after the compaction: \(seenOnC)")
-                #expect(routers[2].log.contains("compacted; listing again"), "c never re-listed:\n\(routers[2].logTail())")
-                let relists = (await Self.api(c, "/v1/cluster") as? [String: Any])?["relists"] as? Int ?? 0
-                #expect(relists >= 2, "c's relists: \(relists) (the first listing, then the one after the compaction)")
+                // What is checked is what a user sees: c is in line with the cluster again after a
+                // compaction past what it had seen. Whether it got there by the watch's "compacted"
+                // answer and a re-list, or found the move some other way, depended on timing in
+                // this lab (one run in four saw relists == 1 with the move applied); the compaction
+                // answer itself is tested against a real etcd in EtcdTests and the re-list diff in
+                // ReconcilerTests.
                 try await c.ping(Self.movingAddress, count: 2)
                 // d's TAP MAC changed: every host forgets the neighbours it had resolved.
                 for (host, tap) in zip(hosts, taps) { try await host.flushNeighbours(tap) }
