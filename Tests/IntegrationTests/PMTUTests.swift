@@ -40,14 +40,7 @@ extension EndToEnd {
                 #expect(try await a.mtu(of: tapA) == 1500)
 
                 let capture = lab.logPath("pmtu-tap.pcap")
-                let tshark = try lab.spawn(
-                    a.command([
-                        LabEnvironment.tool("tshark"), "-n", "-i", tapA, "-f", "icmp[0] == 3 and icmp[1] == 4",
-                        "-c", "1", "-a", "duration:120", "-w", capture,
-                    ]), name: "tshark-capture")
-                guard await tshark.waitForOutput("Capturing on", timeout: .seconds(30), onStderr: true) else {
-                    throw LabFailure("tshark did not start capturing: \(tshark.result(timedOut: false).summary)")
-                }
+                let tshark = try await Self.captureFragmentationNeeded(lab, on: a, tap: tapA, into: capture)
                 try await a.ping("198.19.0.2")
                 try await lab.tcpTransfer(from: a, to: b, address: "198.19.0.2", bytes: 20 << 20, port: 5341, seed: 71)
                 try await lab.tcpTransfer(from: b, to: a, address: "198.19.0.1", bytes: 20 << 20, port: 5342, seed: 72)
@@ -92,14 +85,7 @@ extension EndToEnd {
                     on: b, config: config(b, peer: a, octet: 2), taps: [lab.interfaceName("ppb")])
 
                 let capture = lab.logPath("pmtu-path-tap.pcap")
-                let tshark = try lab.spawn(
-                    a.command([
-                        LabEnvironment.tool("tshark"), "-n", "-i", tapA, "-f", "icmp[0] == 3 and icmp[1] == 4",
-                        "-c", "1", "-a", "duration:120", "-w", capture,
-                    ]), name: "tshark-capture")
-                guard await tshark.waitForOutput("Capturing on", timeout: .seconds(30), onStderr: true) else {
-                    throw LabFailure("tshark did not start capturing: \(tshark.result(timedOut: false).summary)")
-                }
+                let tshark = try await Self.captureFragmentationNeeded(lab, on: a, tap: tapA, into: capture)
                 try await a.ping("198.19.0.2")
                 try await lab.tcpTransfer(from: a, to: b, address: "198.19.0.2", bytes: 20 << 20, port: 5343, seed: 73)
                 try await lab.tcpTransfer(from: b, to: a, address: "198.19.0.1", bytes: 20 << 20, port: 5344, seed: 74)
@@ -119,6 +105,21 @@ extension EndToEnd {
                 try await routerA.stop()
                 try await routerB.stop()
             }
+        }
+
+        /// tshark on `tap` in `host`, waiting for the first ICMP "fragmentation needed" into `capture`.
+        static func captureFragmentationNeeded(_ lab: Lab, on host: Host, tap: String, into capture: String)
+            async throws -> ChildProcess
+        {
+            let tshark = try lab.spawn(
+                host.command([
+                    LabEnvironment.tool("tshark"), "-n", "-i", tap, "-f", "icmp[0] == 3 and icmp[1] == 4",
+                    "-c", "1", "-a", "duration:120", "-w", capture,
+                ]), name: "tshark-capture")
+            guard await tshark.waitForOutput("Capturing on", timeout: .seconds(30), onStderr: true) else {
+                throw LabFailure("tshark did not start capturing: \(tshark.result(timedOut: false).summary)")
+            }
+            return tshark
         }
     }
 }
