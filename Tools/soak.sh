@@ -367,6 +367,7 @@ set +m
 
 # --- sampling ---
 header="time_utc,second,load1,host,rss_kib,fds,threads,fdb_entries,remotes,drops_total,drops,tunnel_rx_packets"
+header+=",kernel_tap_drops,kernel_udp_rcvbuf_errors"
 header+=",load_runs,load_sent,load_lost,load_failed,transfers_ok,transfers_failed,churn_ok,churn_failed"
 header+=",captures_ok,captures_failed,api_ok,api_failed"
 echo "$header" >"$csv"
@@ -399,7 +400,13 @@ sample() {
         fi
         local fdb remotes drops_total drops tunnel_rx
         read -r fdb remotes drops_total drops tunnel_rx <<<"$stats"
-        echo "$(date -u +%FT%TZ),$second,$(cut -d' ' -f1 /proc/loadavg),$host,$rss,$fds,$threads,$fdb,$remotes,$drops_total,$drops,$tunnel_rx,$tallies" >>"$csv"
+        # Losses the router never sees: frames the kernel dropped because the TAP's queue to the
+        # router was full, and datagrams it dropped because a worker socket's receive buffer was full.
+        local ns=$ns_a tap_drops udp_rcvbuf
+        [[ $host == b ]] && ns=$ns_b
+        tap_drops=$(ip netns exec "$ns" cat /sys/class/net/vx42/statistics/tx_dropped 2>/dev/null || echo 0)
+        udp_rcvbuf=$(ip netns exec "$ns" awk '/^Udp:/ {if (!n) {for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; n = 1} else print $c}' /proc/net/snmp 2>/dev/null || echo 0)
+        echo "$(date -u +%FT%TZ),$second,$(cut -d' ' -f1 /proc/loadavg),$host,$rss,$fds,$threads,$fdb,$remotes,$drops_total,$drops,$tunnel_rx,${tap_drops:-0},${udp_rcvbuf:-0},$tallies" >>"$csv"
     done
 }
 
@@ -460,6 +467,8 @@ for host in ("a", "b"):
     print(f"          FDB entries {curve([int(r['fdb_entries']) for r in h])}; remotes {curve([int(r['remotes']) for r in h])}")
     print(f"          drops {curve([int(r['drops_total']) for r in h])} (at the end: {h[-1]['drops']}); "
           f"tunnel_rx at the end {h[-1]['tunnel_rx_packets']}")
+    print(f"          kernel drops outside the router at the end: TAP queue full {h[-1]['kernel_tap_drops']}, "
+          f"UDP receive buffer full {h[-1]['kernel_udp_rcvbuf_errors']}")
     for pair in h[-1]["drops"].split(";"):
         if ":" in pair:
             reason, n = pair.split(":")
