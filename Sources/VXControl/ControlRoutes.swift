@@ -373,6 +373,9 @@ struct RouteTable: Sendable {
             return try .encoded(try await r.service.reload())
         }),
         Route(.GET, "/v1/networks/{vni}/fdb", .respond { r in try .encoded(try await r.service.fdb(vni: try r.vni())) }),
+        Route(.GET, "/v1/networks/{vni}/stations", .respond { r in
+            try .encoded(try await r.service.stations(vni: try r.vni()))
+        }),
         Route(.POST, "/v1/networks/{vni}/fdb", .respond { r in
             let vni = try r.vni()
             let body = try r.body(StaticEntryRequest.self)

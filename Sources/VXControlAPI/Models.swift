@@ -856,6 +856,7 @@ public enum APIPath {
     public static let reload = "/v1/reload"
     public static func fdb(_ vni: some BinaryInteger) -> String { "/v1/networks/\(vni)/fdb" }
     public static func fdbEntry(_ vni: some BinaryInteger, _ mac: String) -> String { "/v1/networks/\(vni)/fdb/\(mac)" }
+    public static func stations(_ vni: some BinaryInteger) -> String { "/v1/networks/\(vni)/stations" }
     public static func flush(_ vni: some BinaryInteger) -> String { "/v1/networks/\(vni)/fdb/flush" }
     public static func flood(_ vni: some BinaryInteger) -> String { "/v1/networks/\(vni)/flood" }
     public static func floodRemote(_ vni: some BinaryInteger, _ remote: String) -> String {

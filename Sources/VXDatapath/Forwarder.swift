@@ -1,16 +1,31 @@
 import VXWire
 
-/// A MAC seen behind a VTEP that the FDB does not (yet) say is there. Workers queue these to the
-/// control thread, the FDB's only writer, which coalesces them.
+/// A MAC seen where the tables do not (yet, or lately) say it is. Workers queue these to the
+/// control thread, the tables' only writer, which coalesces them:
+///  - `.tunnel`: behind the VTEP `address` (data-plane learning into the FDB);
+///  - `.tap`: behind the network's TAP, claiming IP `address` by ARP/ND, or no IP (unspecified):
+///    a station of this host, which cluster mode publishes (`StationSighting`).
 public struct LearnEvent: BitwiseCopyable, Equatable, Sendable {
+    public enum Side: UInt8, BitwiseCopyable, Sendable { case tunnel, tap }
+
     public var network: Int
     public var mac: MACAddress
-    public var remote: IPAddress
+    public var address: IPAddress
+    public var side: Side
 
+    /// `mac` learned behind the VTEP `remote`.
     public init(network: Int, mac: MACAddress, remote: IPAddress) {
         self.network = network
         self.mac = mac
-        self.remote = remote
+        self.address = remote
+        self.side = .tunnel
+    }
+
+    /// A station behind the TAP, claiming `ip` (nil: none).
+    public static func station(network: Int, _ sighting: StationSighting) -> LearnEvent {
+        var event = LearnEvent(network: network, mac: sighting.mac, remote: sighting.ip ?? IPAddress(v4: 0))
+        event.side = .tap
+        return event
     }
 }
 
@@ -118,10 +133,18 @@ public struct Forwarder {
         replies.deallocate()
     }
 
+    /// How often (seconds) a station behind a TAP that keeps sending is reported again: it keeps
+    /// the control thread's sighting fresh so the station does not age out while it talks.
+    static let stationRefresh: UInt32 = 5
+
+    /// Queues `event` unless this worker queued the same one less than `interval` seconds ago
+    /// (1: within the current second).
     @inline(__always)
-    func queueLearn(_ event: LearnEvent, now: UInt32) {
-        let slot = recentLearns + Int(truncatingIfNeeded: FlowHash.mix(event.mac.rawValue)) & (Self.recentLearnSlots - 1)
-        if slot.pointee.second == now, slot.pointee.event == event { return }
+    func queueLearn(_ event: LearnEvent, now: UInt32, interval: UInt32 = 1) {
+        // By MAC and address: a station's bare sightings and its ARP/ND claims take slots of their own.
+        let key = event.mac.rawValue ^ event.address.low ^ (event.address.high << 17 | event.address.high >> 47)
+        let slot = recentLearns + Int(truncatingIfNeeded: FlowHash.mix(key)) & (Self.recentLearnSlots - 1)
+        if slot.pointee.event == event, now &- slot.pointee.second < interval { return }
         if learnRing.push(event) {
             slot.pointee = (event, now)
         } else {
@@ -137,7 +160,8 @@ public struct Forwarder {
     /// returns the index of the first frame not handled (== end when all were). A negative length
     /// marks a slot to skip (already counted).
     public func encapsulate(
-        network: Int, batch: borrowing PacketBatch, from start: Int, upTo end: Int? = nil, into out: inout PacketList
+        network: Int, batch: borrowing PacketBatch, from start: Int, upTo end: Int? = nil, now: UInt32 = 0,
+        into out: inout PacketList
     ) -> Int {
         let path = networks[network]
         let end = end ?? batch.count
@@ -154,6 +178,12 @@ public struct Forwarder {
             // too); what follows acts on it.
             let verdict = path.decide(
                 deviceFrame: frame, length: length, contiguous: length - tail.length, floodInto: floodScratch)
+            if case .truncated = verdict {
+            } else if let sighting = StationSighting.of(frame: frame, length: length - tail.length) {
+                // The station behind the TAP, for cluster mode's type-2 records: whatever becomes
+                // of the frame, it was sent from there.
+                queueLearn(.station(network: network, sighting), now: now, interval: Self.stationRefresh)
+            }
             var unicast: RemoteIndex? = nil
             let fanOut: Int
             let note: NeighbourNote

@@ -60,6 +60,8 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     /// `outbound` holds segments cut into `segments` (not frames of `deviceBatch`): for capture.
     /// Set while a super-frame's segments are encapsulated; everything is flushed before it changes.
     private var outboundHoldsSegments = false
+    /// The monotonic second of the device batch in hand (for the station sightings it reports).
+    private var deviceSecond: UInt32 = 0
     private var deliveries: PacketList
     private var coalescer = TCPCoalescer()
     /// One piece: a whole super-packet from the tunnel with its virtio header in front.
@@ -126,11 +128,13 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     }
 
     /// Reads one batch from network `network`'s device and sends it into the tunnel. Returns the
-    /// number of frames read.
+    /// number of frames read. `now`: the monotonic second (the sightings of the stations behind
+    /// the TAP are reported at most every few seconds by it).
     @discardableResult
-    public func serviceDevice(_ network: Int) -> Int {
+    public func serviceDevice(_ network: Int, now: UInt32 = 0) -> Int {
         let read = devices[network]?.read(into: &deviceBatch) ?? 0
         if read == 0 { return 0 }
+        deviceSecond = now
         forwarder.capture?.beginBatch(capacity: deviceBatch.capacity)  // capture hook
         if offloads {
             serviceOffloadBatch(network)
@@ -147,7 +151,8 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     private func encapsulate(_ network: Int, from start: Int, upTo end: Int, of batch: inout PacketBatch) {
         var next = start
         while next < end {
-            next = forwarder.encapsulate(network: network, batch: batch, from: next, upTo: end, into: &outbound)
+            next = forwarder.encapsulate(
+                network: network, batch: batch, from: next, upTo: end, now: deviceSecond, into: &outbound)
             if next < end {
                 flushOutbound()
                 flushReplies()

@@ -222,7 +222,7 @@ public final class WorkerLoop {
             if fds[devices].revents & Int16(POLLIN) != 0 { worker.serviceUnderlay(now: now) }
             for i in 0..<devices where fds[i].revents != 0 {
                 if fds[i].revents & Int16(POLLIN) != 0 {
-                    worker.serviceDevice(i)
+                    worker.serviceDevice(i, now: now)
                 } else if fds[i].revents & failure != 0 {
                     // The interface went away or broke under us: stop polling it rather than spin.
                     fds[i].fd = -1

@@ -106,6 +106,14 @@ extension Router {
         for network in networks { out.sample("vxrouter_learn_fdb_full_total", [vniLabel(network)], fdbFull[network.index]) }
         out.family("vxrouter_learn_remotes_full_total", "counter", "MACs not learned because the remote VTEP table was full.")
         for network in networks { out.sample("vxrouter_learn_remotes_full_total", [vniLabel(network)], remoteTableFull[network.index]) }
+        out.family("vxrouter_local_stations", "gauge", "Stations seen sending from the network's TAP (GET /v1/networks/{vni}/stations).")
+        for network in networks {
+            out.sample("vxrouter_local_stations", [vniLabel(network)], UInt64(localStations[network.index].stations.count))
+        }
+        out.family("vxrouter_local_stations_refused_total", "counter", "New stations behind the TAP not listed: the table was full.")
+        for network in networks {
+            out.sample("vxrouter_local_stations_refused_total", [vniLabel(network)], localStations[network.index].refused)
+        }
 
         // Per remote VTEP.
         let count = remotes.count

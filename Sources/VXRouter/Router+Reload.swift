@@ -212,6 +212,7 @@ extension Router {
             fdbFull[network.index] = 0
             remoteTableFull[network.index] = 0
             lastFullEvent[network.index] = 0
+            localStations[network.index].removeAll()
             captureTap.vnis.set(network.vni, slot: network.index)
         }
         let openedByVNI = Dictionary(uniqueKeysWithValues: opened.map { ($0.network.vni, $0) })

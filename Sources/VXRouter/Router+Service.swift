@@ -148,6 +148,19 @@ extension Router {
             })
     }
 
+    func stationsBody(_ network: Network) -> StationList {
+        let now = monotonicSeconds()
+        let table = localStations[network.index]
+        return StationList(
+            vni: network.vni.rawValue,
+            stations: table.stations.sorted { $0.key < $1.key }.map { mac, station in
+                LocalStation(
+                    mac: mac.description, ips: station.addresses.keys.sorted().map(\.description),
+                    ageSeconds: now &- station.lastSeen)
+            },
+            refused: table.refused)
+    }
+
     func floodBody(_ network: Network) -> VXControlAPI.FloodList {
         VXControlAPI.FloodList(vni: network.vni.rawValue, remotes: network.flood.current.map { remotes.address($0).description })
     }
@@ -180,6 +193,9 @@ extension Router {
         let outcome = network.fdb.setStatic(mac, remote: remote)
         network.neighbours.setIPs(ips, of: mac)
         noteKnownVTEPs(network)
+        // The MAC is behind another VTEP now (the cluster or the operator says so): no longer a
+        // station of ours to publish. Should it still send from the TAP, it is seen again.
+        localStations[network.index].forget(mac)
         logger.info(
             "static FDB entry set",
             metadata: [

@@ -81,6 +81,8 @@ public final class Router {
     private var lastReceived: [UInt64] = []
     /// Per network: the second of the last FDB-full event, so a MAC flood publishes one a second.
     var lastFullEvent: [UInt32]
+    /// Per network slot: the stations behind its TAP (what cluster mode publishes).
+    var localStations: [LocalStations]
     let startedAt = monotonicMilliseconds()
     /// Packet capture (README "Packet capture"): the datapath's switch and rings, the capture
     /// that runs (at most one), and the summary of the last one. Control thread only.
@@ -132,6 +134,7 @@ public final class Router {
         fdbFull = Array(repeating: 0, count: slotCount)
         remoteTableFull = Array(repeating: 0, count: slotCount)
         lastFullEvent = Array(repeating: 0, count: slotCount)
+        localStations = Array(repeating: LocalStations(), count: slotCount)
         tokenRequired = config.control.enabled && config.control.tokenFile != nil
         controlQueue = try ControlQueue()
         signals = try ControlSignals()
@@ -403,18 +406,27 @@ public final class Router {
                 // An event from a network a reload removed (its slot is empty, or taken by a network
                 // added after the removal was acknowledged, when the ring was drained) is dropped.
                 guard let network = networks.first(where: { $0.index == event.network }) else { continue }
-                guard let remote = remotes.intern(event.remote) else {
+                if event.side == .tap {
+                    let ip = event.address.isUnspecified ? nil : event.address
+                    switch localStations[network.index].sighted(event.mac, ip: ip, now: now) {
+                    case .added, .newAddress:
+                        logger.debug("station", metadata: ["vni": "\(network.vni)", "mac": "\(event.mac)", "ip": "\(ip.map { "\($0)" } ?? "-")"])
+                    case .refreshed, .full: break
+                    }
+                    continue
+                }
+                guard let remote = remotes.intern(event.address) else {
                     remoteTableFull[event.network] += 1
                     continue
                 }
                 switch network.fdb.learn(event.mac, behind: remote, now: now) {
                 case .added:
-                    logger.debug("learned", metadata: ["vni": "\(network.vni)", "mac": "\(event.mac)", "remote": "\(event.remote)"])
-                    publish(.learn, network, mac: event.mac, remote: event.remote)
+                    logger.debug("learned", metadata: ["vni": "\(network.vni)", "mac": "\(event.mac)", "remote": "\(event.address)"])
+                    publish(.learn, network, mac: event.mac, remote: event.address)
                 case .moved(let from):
                     logger.info(
-                        "moved", metadata: ["vni": "\(network.vni)", "mac": "\(event.mac)", "from": "\(remotes.address(from))", "to": "\(event.remote)"])
-                    publish(.move, network, mac: event.mac, remote: event.remote, from: remotes.address(from))
+                        "moved", metadata: ["vni": "\(network.vni)", "mac": "\(event.mac)", "from": "\(remotes.address(from))", "to": "\(event.address)"])
+                    publish(.move, network, mac: event.mac, remote: event.address, from: remotes.address(from))
                 case .full:
                     if fdbFull[event.network] == 0 {
                         logger.warning("FDB full, not learning", metadata: ["vni": "\(network.vni)", "max_entries": "\(network.fdb.maxEntries)"])
@@ -422,7 +434,7 @@ public final class Router {
                     fdbFull[event.network] += 1
                     if lastFullEvent[event.network] != now {
                         lastFullEvent[event.network] = now
-                        publish(.fdbFull, network, mac: event.mac, remote: event.remote)
+                        publish(.fdbFull, network, mac: event.mac, remote: event.address)
                     }
                 case .refreshed, .staticKept:
                     break
@@ -437,6 +449,9 @@ public final class Router {
             network.fdb.age(now: now, maxAge: UInt32(net.ageing)) { entry in
                 logger.debug("aged out", metadata: ["vni": "\(network.vni)", "mac": "\(entry.mac)"])
                 publish(.ageOut, network, mac: entry.mac, remote: remotes.address(entry.remote))
+            }
+            for mac in localStations[network.index].age(now: now, maxAge: UInt32(net.ageing)) {
+                logger.debug("station aged out", metadata: ["vni": "\(network.vni)", "mac": "\(mac)"])
             }
         }
     }

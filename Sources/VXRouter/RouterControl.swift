@@ -68,6 +68,10 @@ final class RouterControl: RouterService {
         try await onControlThread { router throws(ServiceError) in router.fdbBody(try router.network(vni)) }
     }
 
+    func stations(vni: VNI) async throws -> StationList {
+        try await onControlThread { router throws(ServiceError) in router.stationsBody(try router.network(vni)) }
+    }
+
     func setStaticEntry(vni: VNI, mac: MACAddress, remote: IPAddress, ips: [IPAddress]) async throws
         -> (entry: FDBEntry, created: Bool)
     {

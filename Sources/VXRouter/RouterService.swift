@@ -66,6 +66,8 @@ public protocol RouterService: Sendable {
     func metricsText() async throws -> String
 
     func fdb(vni: VNI) async throws -> FDBList
+    /// The stations behind the network's TAP (MACs seen sending, IPs claimed by ARP/ND).
+    func stations(vni: VNI) async throws -> StationList
     /// Adds or replaces a static entry whose MAC holds exactly `ips` (answered by ARP/ND
     /// suppression; empty = none); `created` is false when it replaced one.
     func setStaticEntry(vni: VNI, mac: MACAddress, remote: IPAddress, ips: [IPAddress]) async throws

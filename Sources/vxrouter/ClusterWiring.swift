@@ -78,14 +78,24 @@ struct RouterClusterTables: ClusterTables {
         return actual
     }
 
-    /// The stations behind this router's TAPs: each network's TAP (its MAC, and the address the
-    /// config gives it). Stations bridged behind a TAP are not learned yet.
+    /// The stations behind this router's TAPs: each network's TAP itself (its MAC, with the
+    /// address the config gives it: published before it sends anything), and every station the
+    /// router saw send from the TAP with the IPs it claimed by ARP/ND (`GET .../stations`; a
+    /// bridge behind the TAP shows its stations there). A station that ages out is left out of
+    /// the next publish, which withdraws its record.
     func localStations() async throws -> [VNI: [MACAddress: [IPAddress]]] {
         var stations: [VNI: [MACAddress: [IPAddress]]] = [:]
         for network in try await service.effectiveConfig().networks {
-            guard let vni = VNI(network.vni), let mac = Self.interfaceMAC(network.tap) else { continue }
-            let ips = network.address.flatMap { IPPrefix($0) }.map { [$0.address] } ?? []
-            stations[vni] = [mac: ips]
+            guard let vni = VNI(network.vni) else { continue }
+            var macs: [MACAddress: Set<IPAddress>] = [:]
+            if let mac = Self.interfaceMAC(network.tap) {
+                macs[mac] = Set(network.address.flatMap { IPPrefix($0) }.map { [$0.address] } ?? [])
+            }
+            for station in try await service.stations(vni: vni).stations {
+                guard let mac = MACAddress(station.mac) else { continue }
+                macs[mac, default: []].formUnion(station.ips.compactMap { IPAddress($0) })
+            }
+            stations[vni] = macs.mapValues { $0.sorted() }
         }
         return stations
     }

@@ -11,6 +11,7 @@ final class FakeRouterService: RouterService {
     struct State {
         var fdb: [VNI: [MACAddress: IPAddress]] = [:]
         var flood: [VNI: [IPAddress]] = [:]
+        var stations: [VNI: [LocalStation]] = [:]
         var capture: CaptureParameters?
         var calls: [String] = []
         var stopping = false
@@ -102,6 +103,13 @@ final class FakeRouterService: RouterService {
     func metricsText() async throws -> String {
         try call("metrics")
         return "# HELP vxrouter_workers Worker threads.\n# TYPE vxrouter_workers gauge\nvxrouter_workers 2\n"
+    }
+
+    func stations(vni: VNI) async throws -> StationList {
+        try call("stations \(vni)")
+        try served(vni)
+        let stations = state.withLock { $0.stations[vni] ?? [] }
+        return StationList(vni: vni.rawValue, stations: stations, refused: 0)
     }
 
     func fdb(vni: VNI) async throws -> FDBList {

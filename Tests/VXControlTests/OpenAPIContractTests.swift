@@ -110,6 +110,7 @@ let contractCases: [ContractCase] = [
     .of(NetworkList.self, response("/v1/networks", "get")),
     .of(FDBEntry.self, "components > schemas > FDBEntry"),
     .of(FDBList.self, response("/v1/networks/{vni}/fdb", "get")),
+    .of(StationList.self, response("/v1/networks/{vni}/stations", "get")),
     .of(FloodList.self, "components > schemas > FloodList"),
     .of(ReloadResult.self, "components > schemas > ReloadResult"),
     .of(FlushResult.self, response("/v1/networks/{vni}/fdb/flush", "post")),

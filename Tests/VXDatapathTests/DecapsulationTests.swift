@@ -198,7 +198,7 @@ struct DecapsulationTests {
         h.receive(Bytes.datagram(vni: 42, frame), from: "::ffff:192.0.2.1")
         #expect(h.taps[0].written.count == 2)
         #expect(h.drops == ["0:not_allowed=3"])
-        #expect(h.learnEvents().map(\.remote.description) == ["192.0.2.15", "2001:db8:1:ffff::1"])
+        #expect(h.learnEvents().map(\.address.description) == ["192.0.2.15", "2001:db8:1:ffff::1"])
     }
 
     /// `allow_from: known`: only the VTEPs the control thread marked known get in, counted

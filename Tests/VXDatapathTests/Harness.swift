@@ -82,11 +82,20 @@ final class Harness {
         receive([(payload, Endpoint(address: IPAddress(source)!, port: 54321))], now: now)
     }
 
-    /// Everything the worker queued for the control thread so far.
-    func learnEvents() -> [LearnEvent] {
-        var events: [LearnEvent] = []
-        while let event = ring.pop() { events.append(event) }
-        return events
+    /// The events taken off the ring and not yet asked for.
+    private var drained: [LearnEvent] = []
+
+    /// The tunnel-side learn events the worker queued for the control thread so far.
+    func learnEvents() -> [LearnEvent] { take(.tunnel) }
+
+    /// The sightings of stations behind the TAPs the worker queued so far.
+    func stationEvents() -> [LearnEvent] { take(.tap) }
+
+    private func take(_ side: LearnEvent.Side) -> [LearnEvent] {
+        while let event = ring.pop() { drained.append(event) }
+        let taken = drained.filter { $0.side == side }
+        drained.removeAll { $0.side == side }
+        return taken
     }
 
     var snapshot: CounterSnapshot { counters.snapshot() }

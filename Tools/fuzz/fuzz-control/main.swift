@@ -64,6 +64,10 @@ final class RecordingService: RouterService {
         served(vni)
         return FDBList(vni: vni.rawValue, entries: [])
     }
+    func stations(vni: VNI) async throws -> StationList {
+        served(vni)
+        return StationList(vni: vni.rawValue, stations: [], refused: 0)
+    }
     func setStaticEntry(vni: VNI, mac: MACAddress, remote: IPAddress, ips: [IPAddress]) async throws
         -> (entry: FDBEntry, created: Bool)
     {
