@@ -18,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <linux/filter.h>
 #include <linux/if_tun.h>
+#include <linux/sock_diag.h>
 #include <linux/ipv6.h>
 
 _Static_assert(sizeof(vx_mmsghdr) == sizeof(struct mmsghdr), "vx_mmsghdr size");
@@ -64,6 +65,17 @@ const unsigned int vx_TUN_F_USO6 = TUN_F_USO6;
 const int vx_SOL_UDP = SOL_UDP;
 const int vx_UDP_SEGMENT = UDP_SEGMENT;
 const int vx_UDP_GRO = UDP_GRO;
+
+int vx_socket_drops(int fd, unsigned long long *drops) {
+    // SO_MEMINFO: the socket's memory counters; SK_MEMINFO_DROPS is sk_drops (datagrams the
+    // kernel dropped at this socket: receive buffer full, bad checksum).
+    uint32_t meminfo[SK_MEMINFO_VARS];
+    socklen_t size = sizeof(meminfo);
+    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, meminfo, &size) < 0) return -errno;
+    if (size < (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t)) return -EINVAL;
+    *drops = meminfo[SK_MEMINFO_DROPS];
+    return 0;
+}
 
 int vx_tap_set_vnet_header_size(int fd, int size) {
     return ioctl(fd, TUNSETVNETHDRSZ, &size) < 0 ? -errno : 0;

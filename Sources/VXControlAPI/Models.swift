@@ -109,16 +109,20 @@ public struct NetworkStats: Codable, Sendable, Equatable {
     public var learnFdbFull: UInt64
     public var learnRemotesFull: UInt64
     public var traffic: Traffic
+    /// Frames the kernel dropped at the TAP before the router could read them (its queue was
+    /// full); absent when unreadable. Not in `traffic`: the router never saw them.
+    public var kernelTapDrops: UInt64?
     enum CodingKeys: String, CodingKey {
         case vni, tap, traffic
         case fdbEntries = "fdb_entries", floodRemotes = "flood_remotes", learnFdbFull = "learn_fdb_full"
-        case learnRemotesFull = "learn_remotes_full"
+        case learnRemotesFull = "learn_remotes_full", kernelTapDrops = "kernel_tap_drops"
     }
 
     public init(
         vni: UInt32, tap: String, fdbEntries: Int, floodRemotes: Int, learnFdbFull: UInt64, learnRemotesFull: UInt64,
-        traffic: Traffic
+        traffic: Traffic, kernelTapDrops: UInt64? = nil
     ) {
+        self.kernelTapDrops = kernelTapDrops
         self.vni = vni
         self.tap = tap
         self.fdbEntries = fdbEntries
@@ -132,10 +136,15 @@ public struct NetworkStats: Codable, Sendable, Equatable {
 public struct WorkerStats: Codable, Sendable, Equatable {
     public var worker: Int
     public var traffic: Traffic
+    /// Datagrams the kernel dropped at the worker's receive socket before it could read them
+    /// (receive buffer full, bad UDP checksum); absent when unreadable.
+    public var kernelSocketDrops: UInt64?
+    enum CodingKeys: String, CodingKey { case worker, traffic, kernelSocketDrops = "kernel_socket_drops" }
 
-    public init(worker: Int, traffic: Traffic) {
+    public init(worker: Int, traffic: Traffic, kernelSocketDrops: UInt64? = nil) {
         self.worker = worker
         self.traffic = traffic
+        self.kernelSocketDrops = kernelSocketDrops
     }
 }
 

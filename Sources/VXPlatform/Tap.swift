@@ -234,6 +234,29 @@ public enum Interfaces {
 
     /// The interface index of `name` in this namespace; 0 when there is no such interface.
     public static func index(_ name: String) -> UInt32 { if_nametoindex(name) }
+
+    /// Frames the kernel dropped on their way out of `name` — for a TAP, toward the router: its
+    /// queue was full (the worker did not read fast enough) or no queue was attached. nil when
+    /// there is no such interface or the counter is unreadable.
+    public static func transmitDrops(_ name: String) -> UInt64? {
+        guard !name.contains("/"), let text = try? readSetting("/sys/class/net/\(name)/statistics/tx_dropped") else {
+            return nil
+        }
+        return UInt64(text.trimmingSuffixNewline)
+    }
+}
+
+/// The first 64 bytes of a /proc or /sys file (a number, a word).
+func readSetting(_ path: String) throws(SystemError) -> String {
+    let context = "read \(path)"
+    guard let fd = try syscall("open", context: context, { Glibc.open(path, O_RDONLY | O_CLOEXEC) }) else {
+        throw SystemError(call: "open", errno: EAGAIN, context: context)
+    }
+    defer { _ = Glibc.close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 64)
+    guard let count = try syscall("read", context: context, { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } })
+    else { throw SystemError(call: "read", errno: EAGAIN, context: context) }
+    return String(decoding: buffer.prefix(Int(count)), as: UTF8.self)
 }
 
 /// Writes `value` to a /proc/sys (or /sys) file.

@@ -295,6 +295,16 @@ public final class UDPLink: Underlay {
         }
     }
 
+    /// Datagrams the kernel dropped at this worker's receive socket before the worker could read
+    /// them (receive buffer full, bad UDP checksum): SO_MEMINFO's drop count. nil if unreadable.
+    /// Control thread: a getsockopt, never on the per-packet path.
+    public func kernelDrops() -> UInt64? {
+        var drops: UInt64 = 0
+        let fd = receiveFD.rawValue
+        guard (try? shimCall("getsockopt(SO_MEMINFO)") { vx_socket_drops(fd, &drops) }) != nil else { return nil }
+        return drops
+    }
+
     static func setOption(
         _ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ call: String, _ context: String
     ) throws(SystemError) {

@@ -172,6 +172,20 @@ extension Router {
             let value = (0...slotCount).reduce(UInt64(0)) { $0 &+ snapshot.dropTotal(row: $1) }
             out.sample("vxrouter_worker_drops_total", [("worker", String(w))], value)
         }
+        // What the kernel dropped before the router saw it: a loss the router's own counters
+        // cannot show (a CPU-starved worker, a receive buffer too small for a burst).
+        out.family(
+            "vxrouter_kernel_socket_drops_total", "counter",
+            "Datagrams the kernel dropped at a worker's receive socket (buffer full, bad UDP checksum).")
+        for (w, link) in links.enumerated() {
+            if let drops = link.kernelDrops() { out.sample("vxrouter_kernel_socket_drops_total", [("worker", String(w))], drops) }
+        }
+        out.family("vxrouter_kernel_tap_drops_total", "counter", "Frames the kernel dropped at the TAP before the router read them (queue full).")
+        for network in networks {
+            if let drops = Interfaces.transmitDrops(settings[network.index].tap) {
+                out.sample("vxrouter_kernel_tap_drops_total", [vniLabel(network)], drops)
+            }
+        }
 
         out.family("vxrouter_events_published_total", "counter", "FDB events published to the event stream.")
         out.sample("vxrouter_events_published_total", [], eventHub.published.load(ordering: .relaxed))

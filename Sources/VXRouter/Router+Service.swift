@@ -82,12 +82,17 @@ extension Router {
                 vni: network.vni.rawValue, tap: settings[network.index].tap, fdbEntries: network.fdb.count,
                 floodRemotes: network.flood.current.count, learnFdbFull: fdbFull[network.index],
                 learnRemotesFull: remoteTableFull[network.index],
-                traffic: Traffic(totals, rows: [network.index]))
+                traffic: Traffic(totals, rows: [network.index]),
+                kernelTapDrops: Interfaces.transmitDrops(settings[network.index].tap))
         }
         return Stats(
             uptimeSeconds: uptimeSeconds, totals: Traffic(totals, rows: 0...slotCount), networks: nets,
             unattributed: Traffic(totals, rows: [slotCount]), remotes: remotesBody(),
-            workers: perWorker.enumerated().map { WorkerStats(worker: $0, traffic: Traffic($1, rows: 0...slotCount)) },
+            workers: perWorker.enumerated().map {
+                WorkerStats(
+                    worker: $0, traffic: Traffic($1, rows: 0...slotCount),
+                    kernelSocketDrops: $0 < links.count ? links[$0].kernelDrops() : nil)
+            },
             events: EventCounters(
                 published: eventHub.published.load(ordering: .relaxed),
                 dropped: eventHub.dropped.load(ordering: .relaxed),

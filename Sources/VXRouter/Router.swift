@@ -59,7 +59,7 @@ public final class Router {
     var tapIndexes: [Int: UInt32] = [:]
     /// Networks whose TAP failed under the router, with why (slot → reason). Written here.
     var failedNetworks: [Int: String] = [:]
-    private var links: [UDPLink] = []
+    private(set) var links: [UDPLink] = []
     /// The UDP send sockets every worker shares (offloads on and at least one port bound).
     private(set) var pool: UDPSendPool?
     /// What the offloads came to, for the start-up log.

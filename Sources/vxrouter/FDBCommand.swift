@@ -1,4 +1,5 @@
-// `vxrouter fdb list|add|del|flush`: a running router's forwarding database.
+// `vxrouter fdb list|add|del|flush|stations`: a running router's forwarding database, and the
+// stations behind its TAPs (the local side of it, which cluster mode publishes).
 import ArgumentParser
 import VXControlAPI
 import VXWire
@@ -6,7 +7,7 @@ import VXWire
 struct FDB: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fdb", abstract: "List and change a running router's forwarding database.",
-        subcommands: [List.self, Add.self, Del.self, Flush.self])
+        subcommands: [List.self, Add.self, Del.self, Flush.self, Stations.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List FDB entries (learned and static).")
@@ -29,6 +30,35 @@ struct FDB: ParsableCommand {
                 }
             }
             printTable(["VNI", "MAC", "TYPE", "REMOTE", "AGE", "IPS"], rows)
+        }
+    }
+
+    struct Stations: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the stations behind the TAPs: MACs seen sending, IPs they claimed by ARP/ND.")
+        @Option(help: "Only this VNI (default: every network).") var vni: VNI?
+        @OptionGroup var options: EndpointOptions
+
+        func run() throws {
+            let vnis = try vni.map { [$0] } ?? servedVNIs(options)
+            let lists = try vnis.map {
+                try options.call(StationList.self, "GET", APIPath.stations($0.rawValue), printJSON: false)
+            }
+            if options.json {
+                if vni == nil { try printJSON(PerNetwork(networks: lists)) } else { try printJSON(lists[0]) }
+                return
+            }
+            var rows: [[String]] = []
+            for list in lists {
+                for station in list.stations {
+                    let ips = station.ips.isEmpty ? "-" : station.ips.joined(separator: ",")
+                    rows.append([String(list.vni), station.mac, "\(station.ageSeconds)s", ips])
+                }
+            }
+            printTable(["VNI", "MAC", "AGE", "IPS"], rows)
+            for list in lists where list.refused > 0 {
+                print("vni \(list.vni): \(list.refused) new stations not listed: the table was full")
+            }
         }
     }
 

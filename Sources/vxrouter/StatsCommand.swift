@@ -35,13 +35,18 @@ struct Stats: ParsableCommand {
         }
         print("")
         printTable(
-            ["WORKER", "TAP_RX", "TUNNEL_TX", "TUNNEL_RX", "TAP_TX", "DROPS"],
+            ["WORKER", "TAP_RX", "TUNNEL_TX", "TUNNEL_RX", "TAP_TX", "DROPS", "KERNEL_SOCKET_DROPS"],
             body.workers.map { w in
                 let t = w.traffic
                 return [
                     String(w.worker), String(t["tap_rx_packets"]), String(t["tunnel_tx_packets"]),
                     String(t["tunnel_rx_packets"]), String(t["tap_tx_packets"]), String(t.dropsTotal),
+                    w.kernelSocketDrops.map(String.init) ?? "-",
                 ]
             })
+        // Losses before the router: not in its drop counters, but where a loss under CPU
+        // starvation shows up.
+        let tapDrops = body.networks.compactMap { net in net.kernelTapDrops.flatMap { $0 > 0 ? "vni \(net.vni) \($0)" : nil } }
+        if !tapDrops.isEmpty { print("\nkernel dropped at the TAP (queue full): " + tapDrops.joined(separator: ", ")) }
     }
 }

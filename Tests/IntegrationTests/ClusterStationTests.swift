@@ -95,6 +95,9 @@ extension EndToEnd {
                     stations.contains {
                         ($0["mac"] as? String) == Self.stationMAC && ($0["ips"] as? [String]) == [Self.stationAddress]
                     }, "b does not list the station: \(listed ?? [:])")
+                let shown = try await b.lab.run(
+                    b.command([LabEnvironment.routerBinary, "fdb", "stations"] + LabEnvironment.clientArguments))
+                #expect(shown.stdout.contains(Self.stationMAC) && shown.stdout.contains(Self.stationAddress), "\(shown.summary)")
                 let published = await C.eventually(timeout: .seconds(15)) {
                     await Self.stationEntry(a)?.ips.contains(Self.stationAddress) == true
                 }

@@ -47,6 +47,8 @@ extern const unsigned int vx_TUN_F_USO6;
 extern const int vx_SOL_UDP;
 extern const int vx_UDP_SEGMENT;
 extern const int vx_UDP_GRO;
+// The kernel's drop count of a socket (SO_MEMINFO's SK_MEMINFO_DROPS): 0, or -errno.
+int vx_socket_drops(int fd, unsigned long long *drops);
 // Bytes of control buffer one UDP_SEGMENT (uint16) or UDP_GRO (int) message needs.
 unsigned int vx_udp_control_space(void);
 // Points `msg` at `buffer` (vx_udp_control_space() bytes) holding one UDP_SEGMENT cmsg for
