@@ -37,18 +37,7 @@ extension EndToEnd {
                 let hosts = try await lab.hostsOnSwitch(count: 3)
                 let (a, b, e) = (hosts[0], hosts[1], hosts[2])
                 let etcdURL = "http://\(e.underlayAddress):2379"
-                _ = try lab.spawn(
-                    e.command([
-                        LabEnvironment.tool("etcd"), "--name", "st", "--data-dir", lab.logPath("etcd-data"),
-                        "--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
-                        "--listen-peer-urls", "http://127.0.0.1:2380",
-                        "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                        "--initial-cluster", "st=http://127.0.0.1:2380",
-                    ]), name: "etcd", combinedLog: true)
-                let etcdUp = await C.eventually(timeout: .seconds(20)) {
-                    (try? await C.etcdctl(e, etcdURL, "endpoint", "health")) != nil
-                }
-                guard etcdUp else { throw LabFailure("etcd did not start") }
+                _ = try await C.startEtcd(lab, in: e)
 
                 let tapA = lab.interfaceName("vxa")
                 let tapB = lab.interfaceName("vxb")

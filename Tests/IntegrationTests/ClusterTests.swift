@@ -143,21 +143,7 @@ extension EndToEnd {
                 let etcdURL = "http://\(e.underlayAddress):2379"
                 /// etcd in e; started again on the same data directory, it keeps every key, lease
                 /// and the compaction.
-                func startEtcd() async throws -> ChildProcess {
-                    let etcd = try lab.spawn(
-                        e.command([
-                            LabEnvironment.tool("etcd"), "--name", "e2e", "--data-dir", lab.logPath("etcd-data"),
-                            "--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
-                            "--listen-peer-urls", "http://127.0.0.1:2380",
-                            "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                            "--initial-cluster", "e2e=http://127.0.0.1:2380",
-                        ]), name: "etcd", combinedLog: true)
-                    let etcdUp = await Self.eventually(timeout: .seconds(20)) {
-                        (try? await Self.etcdctl(e, etcdURL, "endpoint", "health")) != nil
-                    }
-                    guard etcdUp else { throw LabFailure("etcd did not start: \(etcd.stdout.suffix(2000))") }
-                    return etcd
-                }
+                func startEtcd() async throws -> ChildProcess { try await Self.startEtcd(lab, in: e) }
                 var etcd = try await startEtcd()
 
                 var routers: [RouterProcess] = []
@@ -332,6 +318,25 @@ extension EndToEnd {
                 try await d.ping("198.19.0.1", count: 2)
                 for (i, router) in routers.enumerated() where i != 2 { try await router.stop() }
             }
+        }
+
+        /// A one-member etcd serving `host`'s underlay address on 2379 (data in the lab's log
+        /// directory), healthy before this returns.
+        static func startEtcd(_ lab: Lab, in host: Host) async throws -> ChildProcess {
+            let url = "http://\(host.underlayAddress):2379"
+            let etcd = try lab.spawn(
+                host.command([
+                    LabEnvironment.tool("etcd"), "--name", "e2e", "--data-dir", lab.logPath("etcd-data"),
+                    "--listen-client-urls", url, "--advertise-client-urls", url,
+                    "--listen-peer-urls", "http://127.0.0.1:2380",
+                    "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+                    "--initial-cluster", "e2e=http://127.0.0.1:2380",
+                ]), name: "etcd", combinedLog: true)
+            let etcdUp = await Self.eventually(timeout: .seconds(20)) {
+                (try? await Self.etcdctl(host, url, "endpoint", "health")) != nil
+            }
+            guard etcdUp else { throw LabFailure("etcd did not start: \(etcd.stdout.suffix(2000))") }
+            return etcd
         }
 
         /// `header.revision` of an etcdctl `-w json` answer.
