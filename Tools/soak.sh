@@ -20,7 +20,8 @@
 #   - polling: every 2 s health, stats, remotes, networks, FDB, config, metrics of both routers, and
 #     an event stream opened and abandoned every 10 s.
 # Every --interval seconds (default 60) each router's RSS, open fds, threads, FDB size, remotes and
-# drops per reason, with the load, transfer, churn, capture and API tallies so far, become a row of the
+# drops per reason, the kernel's drops before the router (TAP queue full, UDP receive buffer full),
+# with the load, transfer, churn, capture and API tallies so far, become a row of the
 # CSV (--csv, default in the run's directory).
 #
 # Verdict (exit 0 pass, 1 fail with the reasons, 2 bad usage):
