@@ -99,8 +99,16 @@ field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.ar
 echo "== starting the router; waiting for $ENTRIES cluster entries"
 START=$(date +%s.%N)
 inns "$BIN" run --config "$WORK/router.yaml" >"$WORK/router.log" 2>&1 &
-ROUTER=$!
-PIDS+=($ROUTER)
+PIDS+=($!)
+# $! is the subshell running `ip netns exec`, not the router: CPU and RSS are read from the
+# router's own process (ip netns exec execs it, so its command line names the config).
+ROUTER=""
+for _ in $(seq 100); do
+    ROUTER=$(pgrep -f -- "$BIN run --config $WORK/router.yaml" | head -1 || true)
+    [ -n "$ROUTER" ] && break
+    sleep 0.1
+done
+[ -n "$ROUTER" ] || { echo "the router did not start"; cat "$WORK/router.log"; exit 1; }
 CONVERGED=""
 for _ in $(seq 3000); do
     n=$(api /v1/cluster 2>/dev/null | field 'd["entries"]' 2>/dev/null || echo 0)
@@ -121,7 +129,8 @@ printf 'router CPU: %.1f%% of one core; RSS %s\n' "$(echo "($t1 - $t0) * 100 / $
     "$(awk '/VmRSS/ {print $2 " " $3}' "/proc/$ROUTER/status")"
 
 echo "== latency etcd change -> router table ($PROBES MAC moves, one at a time)"
-for _ in $(seq 600); do grep -q '^probe:' "$WORK/sim.log" && break; sleep 0.1; done
+# Each probe waits up to 5 s for the router's event: allow for all of them.
+for _ in $(seq $((PROBES * 50 + 300))); do grep -q '^probe:' "$WORK/sim.log" && break; sleep 0.1; done
 grep '^probe:' "$WORK/sim.log" || echo "no probe result (see $WORK/sim.log)"
 
 echo "== flood fan-out (VNI 100: tunnel packets sent for one frame)"
@@ -147,4 +156,7 @@ echo "ARP for a cluster-known address + one echo: $((b2 - b1)) tunnel packets (A
 echo "ARP for an unknown address (3 tries): $((b3 - b2)) tunnel packets"
 
 echo "== etcd requests/s made by the simulated cluster (keepalives of $HOSTS leases, TTL 15 s)"
+sleep 25  # the simulator reports every 10 s of its main loop, which the probes held up
 grep 'requests/s' "$WORK/sim.log" | tail -3
+printf 'router after all that: RSS %s, CPU time %.1f s\n' "$(awk '/VmRSS/ {print $2 " " $3}' "/proc/$ROUTER/status")" \
+    "$(echo "$(ticks) / $HZ" | bc -l)"

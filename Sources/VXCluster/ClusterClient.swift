@@ -37,12 +37,18 @@ public struct ClusterSettings: Sendable {
     public var leaseTTL: Int64
     /// TLS to etcd (https:// endpoints); nil: plain HTTP, or https with the system's roots.
     public var tls: EtcdTLS?
+    /// etcd authentication; nil: none (etcd with auth off).
+    public var credentials: EtcdCredentials?
     /// How often local stations are re-read and changes published.
     public var publishInterval: Duration = .seconds(2)
     /// How often the tables are read back and compared with the cluster.
     public var antiEntropyInterval: Duration = .seconds(30)
     /// Cap of the retry backoff while etcd is unreachable.
     public var maxBackoff: Duration = .seconds(5)
+    /// How long a full listing of the overlay may take (other calls: 3 s). A 1,000-host overlay
+    /// is ~43,000 keys, over 10 MB of JSON from the gateway; a timeout there would retry the
+    /// listing forever and never converge.
+    public var listTimeout: Duration = .seconds(60)
 
     public init(
         endpoints: [String], overlay: String, hostID: String, address: IPAddress, port: UInt16, servedVNIs: [VNI],
@@ -94,9 +100,11 @@ public actor ClusterClient {
         self.logger = logger
         self.onEvent = onEvent
         keys = ClusterKeys(overlay: settings.overlay)
-        etcd = EtcdClient(endpoints: settings.endpoints, callTimeout: .seconds(3), tls: settings.tls)
+        etcd = EtcdClient(
+            endpoints: settings.endpoints, callTimeout: .seconds(3), tls: settings.tls, credentials: settings.credentials)
         incarnation = String(UInt64.random(in: 1...UInt64.max), radix: 16)
-        reconciler = ClusterReconciler(keys: keys, selfID: settings.hostID, servedVNIs: settings.servedVNIs)
+        reconciler = ClusterReconciler(
+            keys: keys, selfID: settings.hostID, servedVNIs: settings.servedVNIs, port: settings.port)
     }
 
     /// Runs until cancelled; never returns early and never throws: every failure is retried.
@@ -131,7 +139,11 @@ public actor ClusterClient {
             floodMembers: reconciler.programmed.flood.values.reduce(0) { $0 + $1.count },
             entries: reconciler.programmed.entryCount, published: published.count, relists: relists,
             leasesGranted: leasesGranted, corrections: reconciler.corrections, conflicts: reconciler.conflicts,
-            moves: reconciler.moves, applyFailures: applyFailures, lastError: lastError)
+            moves: reconciler.moves, applyFailures: applyFailures, lastError: lastError,
+            excludedMembers: reconciler.excluded.sorted { $0.key < $1.key }.map {
+                ClusterExcludedMember(host: $0.key, address: $0.value.address, port: $0.value.port, reason: $0.value.reason)
+            },
+            portMismatches: reconciler.portMismatches)
     }
 
     /// The cluster's share of the tables as programmed (for `vxrouter cluster status` and tests).
@@ -242,7 +254,7 @@ public actor ClusterClient {
         while !Task.isCancelled {
             do {
                 if needsList {
-                    let listing = try await etcd.range(keys.prefix)
+                    let listing = try await etcd.range(keys.prefix, timeout: settings.listTimeout)
                     relists += 1
                     let present = Set(listing.keyValues.map(\.key))
                     for key in published.keys where !present.contains(key) { published[key] = nil }
@@ -313,13 +325,22 @@ public actor ClusterClient {
     /// Lists the overlay again and reads the tables back, and repairs what differs (counted as
     /// corrections): a missed event or a table changed behind our back heals here.
     public func antiEntropy() async {
+        // Drift is measured against settled tables: while a pass is still applying its actions
+        // (the first one after joining a large overlay takes a while) the difference is work in
+        // flight, and planning it again would apply it twice. The next interval checks instead.
+        if reconciling { return }
         do {
-            let listing = try await etcd.range(keys.prefix)
+            let listing = try await etcd.range(keys.prefix, timeout: settings.listTimeout)
             relists += 1
             emit(reconciler.relist(listing.keyValues, revision: listing.revision))
         } catch {
             markDisconnected(error)
             return  // nothing purged on a failed listing
+        }
+        if reconciling {
+            // One started while the listing was read: let it plan against the fresh snapshot too.
+            reconcileAgain = true
+            return
         }
         do {
             let actual = try await tables.actual(of: reconciler.programmed)
@@ -376,11 +397,16 @@ public actor ClusterClient {
         connected = true
     }
 
+    /// Logged when the connection is lost and whenever the reason changes (a router that never
+    /// connected — refused credentials, say — says why once, not on every retry).
     func markDisconnected(_ error: any Error) {
-        if connected { logger.warning("cluster: etcd unreachable, forwarding on the last state: \(error)") }
+        let reason = "\(error)"
+        if connected || reason != lastError {
+            logger.warning("cluster: etcd unreachable, forwarding on the last state: \(reason)")
+        }
         connected = false
         currentWatch?.cancel()
-        lastError = "\(error)"
+        lastError = reason
     }
 }
 

@@ -172,6 +172,9 @@ public enum ClusterEvent: Sendable, Equatable {
     case moved(vni: VNI, mac: MACAddress, from: String, to: String)
     /// Two or more live hosts claim the MAC with the same sequence; `kept` is programmed.
     case conflict(vni: VNI, mac: MACAddress, claimants: [String], kept: String)
+    /// A member publishes an underlay port other than ours: it is left out of the tables (the
+    /// datapath sends every remote to our one port, so it could not be reached).
+    case portMismatch(host: String, address: String, port: UInt16, expected: UInt16)
 }
 
 /// The overlay as etcd has it, for `vxrouter cluster status`: members, and per VNI its flood

@@ -27,6 +27,11 @@ public enum EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
     case badResponse(String)
     /// The watch stream ended or was canceled by the server for a reason other than compaction.
     case watchEnded(String)
+    /// The call's token is missing, expired or stale: authenticate again (handled inside the
+    /// client when it has credentials).
+    case tokenRejected(String)
+    /// etcd refused the credentials, or wants some and none are configured.
+    case authenticationFailed(String)
 
     public var description: String {
         switch self {
@@ -36,6 +41,8 @@ public enum EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
         case .server(let code, let message): "etcd refused (code \(code)): \(message)"
         case .badResponse(let why): "unexpected etcd answer: \(why)"
         case .watchEnded(let why): "watch ended: \(why)"
+        case .tokenRejected(let why): "etcd refused the auth token: \(why)"
+        case .authenticationFailed(let why): "etcd authentication failed: \(why)"
         }
     }
 }
@@ -122,6 +129,19 @@ public struct EtcdTLS: Sendable, Equatable {
     }
 }
 
+/// A user and password for etcd's authentication. The password is never printed.
+public struct EtcdCredentials: Sendable, Equatable, CustomStringConvertible {
+    public var username: String
+    public var password: String
+
+    public init(username: String, password: String) {
+        self.username = username
+        self.password = password
+    }
+
+    public var description: String { "user \(username)" }
+}
+
 public final class EtcdClient: Sendable {
     public let endpoints: [String]
     private let http: HTTPClient
@@ -131,11 +151,20 @@ public final class EtcdClient: Sendable {
     private let preferred = Mutex(0)
     /// Why the TLS files could not be used: every call fails with it.
     private let tlsFailure: EtcdError?
+    private let credentials: EtcdCredentials?
+    /// The token calls carry: nil before the first authentication and after one was rejected;
+    /// "" when etcd has authentication off (calls go without one).
+    private let token = Mutex<String?>(nil)
+    /// How many times this client authenticated (tests: a token expiry was survived by renewing).
+    private let authentications = Mutex<UInt64>(0)
 
     /// `endpoints` are base URLs (`http://127.0.0.1:2379`). No read timeout on the connection:
     /// a watch is idle for as long as nothing changes; each unary call has `callTimeout` instead.
-    public init(endpoints: [String], callTimeout: Duration = .seconds(5), tls: EtcdTLS? = nil) {
+    public init(
+        endpoints: [String], callTimeout: Duration = .seconds(5), tls: EtcdTLS? = nil, credentials: EtcdCredentials? = nil
+    ) {
         precondition(!endpoints.isEmpty, "at least one etcd endpoint")
+        self.credentials = credentials
         self.endpoints = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(2), read: nil)
@@ -150,12 +179,19 @@ public final class EtcdClient: Sendable {
         self.tlsFailure = tlsFailure
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         ownsHTTP = true
-        let (seconds, attoseconds) = callTimeout.components
-        self.callTimeout = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        self.callTimeout = Self.timeAmount(callTimeout)
+    }
+
+    static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     /// The endpoint that answered last: the one the next call tries first.
     public var currentEndpoint: String { endpoints[preferred.withLock { $0 }] }
+
+    /// How many times this client has authenticated so far.
+    public var authenticationCount: UInt64 { authentications.withLock { $0 } }
 
     public func shutdown() async {
         if ownsHTTP { try? await http.shutdown() }
@@ -164,12 +200,15 @@ public final class EtcdClient: Sendable {
     // MARK: KV
 
     /// Every key under `prefix` (or the one key `prefix` when `prefix` is false), at `revision`
-    /// (0: the current one).
-    public func range(_ key: String, prefix: Bool = true, revision: Int64 = 0) async throws -> EtcdRange {
+    /// (0: the current one). `timeout` replaces the call timeout: a whole overlay's listing (tens
+    /// of thousands of keys, megabytes of JSON the gateway has to write) takes longer than a put.
+    public func range(
+        _ key: String, prefix: Bool = true, revision: Int64 = 0, timeout: Duration? = nil
+    ) async throws -> EtcdRange {
         let request = EtcdWire.RangeRequest(
             key: Base64Bytes(key), rangeEnd: prefix ? Base64Bytes(Self.prefixEnd(key)) : nil,
             revision: revision == 0 ? nil : Int64String(revision))
-        let response: EtcdWire.RangeResponse = try await call("/v3/kv/range", request)
+        let response: EtcdWire.RangeResponse = try await call("/v3/kv/range", request, timeout: timeout.map(Self.timeAmount))
         let keyValues = try (response.kvs ?? []).map(Self.keyValue)
         return EtcdRange(revision: response.header?.revision?.value ?? 0, keyValues: keyValues)
     }
@@ -212,10 +251,16 @@ public final class EtcdClient: Sendable {
     /// (the gateway then answers with a TTL of 0).
     @discardableResult
     public func keepAlive(_ lease: Int64) async throws -> Int64 {
-        let response: EtcdWire.LeaseKeepAliveResponse = try await call(
-            "/v3/lease/keepalive", EtcdWire.LeaseIDRequest(ID: Int64String(lease)), firstLineOnly: true)
-        if let error = response.error {
-            throw EtcdError.server(code: error.grpcCode ?? 0, message: error.message ?? "keepalive failed")
+        let body = try JSONEncoder().encode(EtcdWire.LeaseIDRequest(ID: Int64String(lease)))
+        let response: EtcdWire.LeaseKeepAliveResponse = try await withToken { token in
+            let response: EtcdWire.LeaseKeepAliveResponse = try await callOnce(
+                "/v3/lease/keepalive", body, token: token, firstLineOnly: true)
+            if let error = response.error {
+                let message = error.message ?? "keepalive failed"
+                if isTokenRefusal(message) { throw EtcdError.tokenRejected(message) }
+                throw EtcdError.server(code: error.grpcCode ?? 0, message: message)
+            }
+            return response
         }
         let ttl = response.result?.TTL?.value ?? 0
         if ttl <= 0 { throw EtcdError.leaseNotFound }
@@ -241,18 +286,23 @@ public final class EtcdClient: Sendable {
         let (stream, continuation) = AsyncThrowingStream<EtcdWatchUpdate, any Error>.makeStream()
         let task = Task {
             do {
-                let response = try await self.send("/v3/watch", try JSONEncoder().encode(request), timeout: .hours(24 * 365))
-                guard response.status == .ok else {
-                    let body = try await response.body.collect(upTo: 1 << 20)
-                    throw Self.refusal(status: response.status, body: Array(buffer: body))
-                }
-                var lines = LineSplitter()
-                for try await chunk in response.body {
-                    for line in lines.append(chunk) {
-                        if let update = try Self.watchUpdate(line) { continuation.yield(update) }
+                let body = try JSONEncoder().encode(request)
+                // A watch refused for its token (created and canceled at once) is made again,
+                // once, with a fresh one; nothing was delivered before the refusal.
+                try await self.withToken { token in
+                    let response = try await self.send("/v3/watch", body, timeout: .hours(24 * 365), token: token)
+                    guard response.status == .ok else {
+                        let body = try await response.body.collect(upTo: 1 << 20)
+                        throw Self.refusal(status: response.status, body: Array(buffer: body))
                     }
+                    var lines = LineSplitter()
+                    for try await chunk in response.body {
+                        for line in lines.append(chunk) {
+                            if let update = try Self.watchUpdate(line) { continuation.yield(update) }
+                        }
+                    }
+                    throw EtcdError.watchEnded("the server closed the stream")
                 }
-                throw EtcdError.watchEnded("the server closed the stream")
             } catch {
                 continuation.finish(throwing: error)
             }
@@ -276,7 +326,9 @@ public final class EtcdClient: Sendable {
             throw EtcdError.compacted(compactRevision: compact)
         }
         if result.canceled == true {
-            throw EtcdError.watchEnded("canceled: \(result.cancelReason ?? "no reason given")")
+            let reason = result.cancelReason ?? "no reason given"
+            if isTokenRefusal(reason) { throw EtcdError.tokenRejected(reason) }
+            throw EtcdError.watchEnded("canceled: \(reason)")
         }
         let revision = result.header?.revision?.value ?? 0
         if result.created == true { return .created(revision: revision) }
@@ -293,10 +345,18 @@ public final class EtcdClient: Sendable {
     // MARK: Transport
 
     private func call<Request: Encodable, Response: Decodable>(
-        _ path: String, _ request: Request, firstLineOnly: Bool = false
+        _ path: String, _ request: Request, firstLineOnly: Bool = false, timeout: TimeAmount? = nil
     ) async throws -> Response {
         let body = try JSONEncoder().encode(request)
-        let response = try await send(path, body, timeout: callTimeout)
+        return try await withToken { token in
+            try await callOnce(path, body, token: token, firstLineOnly: firstLineOnly, timeout: timeout)
+        }
+    }
+
+    private func callOnce<Response: Decodable>(
+        _ path: String, _ body: Data, token: String?, firstLineOnly: Bool, timeout: TimeAmount? = nil
+    ) async throws -> Response {
+        let response = try await send(path, body, timeout: timeout ?? callTimeout, token: token)
         var bytes = Array(buffer: try await response.body.collect(upTo: 64 << 20))
         if firstLineOnly, let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) {
             bytes = Array(bytes[..<newline])
@@ -309,8 +369,60 @@ public final class EtcdClient: Sendable {
         }
     }
 
+    // MARK: Authentication
+
+    /// Runs `operation` with the current token (authenticating first when there is none); when
+    /// etcd rejects the token, authenticates again and runs it once more. Without credentials a
+    /// rejection means etcd wants some: said so plainly.
+    private func withToken<T>(_ operation: (String?) async throws -> T) async throws -> T {
+        var renewed = false
+        while true {
+            let used = try await currentToken()
+            do {
+                return try await operation(used)
+            } catch EtcdError.tokenRejected(let why) {
+                guard credentials != nil else {
+                    throw EtcdError.authenticationFailed(
+                        "etcd has authentication enabled (\(why)); configure cluster.username and cluster.password_file")
+                }
+                if renewed { throw EtcdError.tokenRejected(why) }
+                renewed = true
+                // Only the token that was refused: another call may have renewed it already.
+                token.withLock { if ($0 ?? "") == (used ?? "") { $0 = nil } }
+            }
+        }
+    }
+
+    /// The token to send (nil: none), authenticating when there is none yet.
+    private func currentToken() async throws -> String? {
+        guard let credentials else { return nil }
+        if let cached = token.withLock({ $0 }) { return cached.isEmpty ? nil : cached }
+        let fresh = try await authenticate(credentials)
+        token.withLock { $0 = fresh }
+        return fresh.isEmpty ? nil : fresh
+    }
+
+    /// `POST /v3/auth/authenticate`: a token for `credentials`, or "" when etcd has authentication
+    /// off (calls then go without one, as clientv3's do).
+    private func authenticate(_ credentials: EtcdCredentials) async throws -> String {
+        let request = EtcdWire.AuthenticateRequest(name: credentials.username, password: credentials.password)
+        let response: EtcdWire.AuthenticateResponse
+        do {
+            response = try await callOnce("/v3/auth/authenticate", try JSONEncoder().encode(request), token: nil, firstLineOnly: false)
+        } catch EtcdError.server(_, let message) where message.contains("authentication is not enabled") {
+            return ""
+        } catch EtcdError.server(_, let message) {
+            throw EtcdError.authenticationFailed("\(message) (\(credentials))")
+        }
+        authentications.withLock { $0 += 1 }
+        guard let token = response.token, !token.isEmpty else { throw EtcdError.badResponse("authenticate without a token") }
+        return token
+    }
+
+    // MARK: Transport
+
     /// POSTs `body` to the first endpoint that answers, starting with the one that answered last.
-    private func send(_ path: String, _ body: Data, timeout: TimeAmount) async throws -> HTTPClientResponse {
+    private func send(_ path: String, _ body: Data, timeout: TimeAmount, token: String?) async throws -> HTTPClientResponse {
         if let tlsFailure { throw tlsFailure }
         let start = preferred.withLock { $0 }
         var lastError = "no endpoint"
@@ -319,6 +431,8 @@ public final class EtcdClient: Sendable {
             var request = HTTPClientRequest(url: endpoints[index] + path)
             request.method = .POST
             request.headers.add(name: "content-type", value: "application/json")
+            // etcd takes the token as it is, without a "Bearer" scheme.
+            if let token { request.headers.add(name: "authorization", value: token) }
             request.body = .bytes(ByteBuffer(bytes: body))
             do {
                 let response = try await http.execute(request, timeout: timeout)
@@ -343,6 +457,7 @@ public final class EtcdClient: Sendable {
         let message = error.message ?? error.error ?? "HTTP \(status.code)"
         if message.contains("required revision has been compacted") { return .compacted(compactRevision: 0) }
         if message.contains("requested lease not found") { return .leaseNotFound }
+        if isTokenRefusal(message) { return .tokenRejected(message) }
         return .server(code: error.code ?? 0, message: message)
     }
 
@@ -367,6 +482,14 @@ public final class EtcdClient: Sendable {
         }
         return [0]  // the whole key space
     }
+}
+
+/// etcd's answers that mean "authenticate again": the token expired or is unknown, the auth store
+/// changed since it was issued, or there was none (clientv3: ErrInvalidAuthToken,
+/// ErrAuthOldRevision, ErrUserEmpty).
+func isTokenRefusal(_ message: String) -> Bool {
+    message.contains("invalid auth token") || message.contains("revision of auth store is old")
+        || message.contains("user name is empty")
 }
 
 /// Splits a byte stream into lines (the gateway ends each streamed object with a newline).

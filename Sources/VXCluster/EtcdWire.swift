@@ -115,6 +115,16 @@ enum EtcdWire {
         var revision: Int64String
     }
 
+    struct AuthenticateRequest: Codable, Sendable {
+        var name: String
+        var password: String
+    }
+
+    struct AuthenticateResponse: Codable, Sendable {
+        var header: ResponseHeader?
+        var token: String?
+    }
+
     struct LeaseGrantRequest: Codable, Sendable {
         // The gateway keeps protobuf's field names for these two.
         var TTL: Int64String

@@ -13,6 +13,10 @@ public struct ClusterReconciler: Sendable {
     /// This router's host id: its own records never become remote entries or flood members.
     public let selfID: String
     public let servedVNIs: Set<VNI>
+    /// This router's underlay port: the one it sends every remote to (the tables hold addresses
+    /// only). A member publishing another port could not be reached, so it is not programmed but
+    /// reported (`excluded`, `portMismatches`, a `.portMismatch` event). nil: no check.
+    public let port: UInt16?
 
     public private(set) var snapshot = ClusterSnapshot()
     /// The store revision the snapshot is consistent at (resume a watch from `revision + 1`).
@@ -26,16 +30,29 @@ public struct ClusterReconciler: Sendable {
     /// Differences an anti-entropy pass found between the tables and the cluster.
     public private(set) var corrections: UInt64 = 0
     public private(set) var moves: UInt64 = 0
+    /// Members left out of the tables, by host id, with why (their records count for nothing
+    /// here until they publish a usable host record).
+    public private(set) var excluded: [String: Exclusion] = [:]
+    /// Times a member was found publishing an underlay port other than ours (once per appearance).
+    public private(set) var portMismatches: UInt64 = 0
+
+    /// A member this router cannot program, and why.
+    public struct Exclusion: Sendable, Equatable {
+        public var address: String
+        public var port: UInt16
+        public var reason: String
+    }
 
     public struct MACInVNI: Hashable, Sendable {
         public var vni: VNI
         public var mac: MACAddress
     }
 
-    public init(keys: ClusterKeys, selfID: String, servedVNIs: some Sequence<VNI>) {
+    public init(keys: ClusterKeys, selfID: String, servedVNIs: some Sequence<VNI>, port: UInt16? = nil) {
         self.keys = keys
         self.selfID = selfID
         self.servedVNIs = Set(servedVNIs)
+        self.port = port
     }
 
     // MARK: What the cluster says
@@ -53,16 +70,26 @@ public struct ClusterReconciler: Sendable {
         return Self.hostEvents(before: before, after: snapshot.hosts, selfID: selfID)
     }
 
-    /// Applies watch events (in order) seen at `revision`.
+    /// Applies watch events (in order) from a response whose header says `revision`.
+    ///
+    /// The snapshot's revision moves to the last event's own revision, not the header's: a
+    /// watch catching up on more than etcd sends at once (1,000 revisions) gets its first batch
+    /// with the store's current revision in the header and the rest after it, so taking the
+    /// header would skip those (as older than the snapshot) and resume past them after a lost
+    /// stream — etcd's clientv3 resumes from the last event too. Only an empty response (a
+    /// progress notification: nothing of ours up to there) advances to the header's revision.
     public mutating func apply(_ events: [EtcdEvent], revision: Int64) -> [ClusterEvent] {
         let before = snapshot.hosts
+        var seen = self.revision
         for event in events {
             // Older than the snapshot (a re-list overtook a lagging watch): already in it.
             if event.keyValue.modRevision != 0, event.keyValue.modRevision <= self.revision { continue }
+            seen = max(seen, event.keyValue.modRevision)
             guard let key = keys.parse(event.keyValue.key) else { continue }
             snapshot.apply(key, value: event.kind == .put ? event.keyValue.value : nil)
         }
-        self.revision = max(self.revision, revision)
+        let eventRevisions = events.allSatisfy { $0.keyValue.modRevision != 0 }
+        self.revision = max(self.revision, events.isEmpty || !eventRevisions ? revision : seen)
         return Self.hostEvents(before: before, after: snapshot.hosts, selfID: selfID)
     }
 
@@ -84,19 +111,28 @@ public struct ClusterReconciler: Sendable {
     // MARK: Desired state
 
     /// The tables the snapshot asks for, and the MACs claimed by two live hosts at the same
-    /// sequence. A claim counts only while its host is live in the same incarnation. Among the
+    /// sequence. A claim counts only while its host is live in the same incarnation. With `port`,
+    /// a member on another underlay port is neither a flood member nor an entry's remote: it would
+    /// be programmed and silently unreachable, since the datapath sends every remote to one port
+    /// (its claims still compete, so a MAC that moved there loses its entry). Among the
     /// claims of a MAC the highest sequence wins (mobility); a tie keeps what `current` has
     /// programmed (no flapping), else this host's own claim, else the lowest host id. A MAC this
     /// host wins is local: no remote entry.
     public static func desired(
-        _ snapshot: ClusterSnapshot, selfID: String, servedVNIs: Set<VNI>, current: ClusterTablesState
+        _ snapshot: ClusterSnapshot, selfID: String, servedVNIs: Set<VNI>, current: ClusterTablesState,
+        port: UInt16? = nil
     ) -> (state: ClusterTablesState, conflicts: [(MACInVNI, claimants: [String], kept: String)]) {
+        func usableAddress(_ id: String, incarnation: String) -> IPAddress? {
+            guard let address = snapshot.liveAddress(id, incarnation: incarnation) else { return nil }
+            if let port, id != selfID, snapshot.hosts[id]?.port != port { return nil }
+            return address
+        }
         var state = ClusterTablesState()
         var conflicts: [(MACInVNI, claimants: [String], kept: String)] = []
         for vni in servedVNIs {
             var members = Set<IPAddress>()
             for (id, record) in snapshot.flood[vni] ?? [:] where id != selfID {
-                if let address = snapshot.liveAddress(id, incarnation: record.incarnation) { members.insert(address) }
+                if let address = usableAddress(id, incarnation: record.incarnation) { members.insert(address) }
             }
             if !members.isEmpty { state.flood[vni] = members }
 
@@ -119,6 +155,9 @@ public struct ClusterReconciler: Sendable {
                     conflicts.append((MACInVNI(vni: vni, mac: mac), tied.map(\.id), winner.id))
                 }
                 guard winner.id != selfID else { continue }
+                // Behind a member on another port: no entry rather than one pointing at the host
+                // the MAC left (its claim still takes part, so a move there is not missed).
+                guard usableAddress(winner.id, incarnation: winner.record.incarnation) != nil else { continue }
                 entries[mac] = RemoteMACEntry(
                     remote: winner.address, ips: winner.record.ips.compactMap { IPAddress($0) }.sorted(),
                     owner: winner.id, sequence: winner.record.sequence)
@@ -159,8 +198,24 @@ public struct ClusterReconciler: Sendable {
     /// This pass's actions (and the conflict and move events it finds). Conflicts are counted
     /// once when they appear, not on every pass.
     public mutating func plan() -> (actions: [ClusterAction], events: [ClusterEvent]) {
-        let (state, found) = Self.desired(snapshot, selfID: selfID, servedVNIs: servedVNIs, current: programmed)
+        let (state, found) = Self.desired(snapshot, selfID: selfID, servedVNIs: servedVNIs, current: programmed, port: port)
         var events: [ClusterEvent] = []
+        // Members on another port: reported once when they appear (or change port), forgotten
+        // when they leave or come back on ours.
+        var nowExcluded: [String: Exclusion] = [:]
+        if let port {
+            for (id, host) in snapshot.hosts.sorted(by: { $0.key < $1.key }) where id != selfID && host.port != port {
+                let exclusion = Exclusion(
+                    address: host.address, port: host.port,
+                    reason: "underlay port \(host.port) differs from this router's \(port): not programmed")
+                nowExcluded[id] = exclusion
+                if excluded[id] != exclusion {
+                    portMismatches += 1
+                    events.append(.portMismatch(host: id, address: host.address, port: host.port, expected: port))
+                }
+            }
+        }
+        excluded = nowExcluded
         var nowActive: Set<MACInVNI> = []
         for (key, claimants, kept) in found.sorted(by: { ($0.0.vni, $0.0.mac) < ($1.0.vni, $1.0.mac) }) {
             nowActive.insert(key)

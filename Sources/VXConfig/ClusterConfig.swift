@@ -10,6 +10,8 @@
 //     ca_file: /etc/vxrouter/etcd-ca.pem      # TLS (https:// endpoints): the CA that signed
 //     cert_file: /etc/vxrouter/etcd-client.pem #   etcd's certificate, and this router's client
 //     key_file: /etc/vxrouter/etcd-client.key  #   certificate and key when etcd asks for one
+//     username: vxrouter                        # etcd auth (`etcdctl auth enable`): the user, and
+//     password_file: /etc/vxrouter/etcd-password #   a file holding its password (never inline)
 public struct ClusterConfig: Sendable, Equatable {
     public var endpoints: [String]
     public var name: String
@@ -20,6 +22,10 @@ public struct ClusterConfig: Sendable, Equatable {
     public var caFile: String?
     public var certFile: String?
     public var keyFile: String?
+    /// etcd authentication: the user, and the file its password is read from when the router
+    /// starts (both or neither). The password itself is never in the config or on a command line.
+    public var username: String?
+    public var passwordFile: String?
 
     public static let defaultLeaseTTL = 15
     /// etcd refuses TTLs under its minimum (about 2 s with default timings); a day is plenty.
@@ -27,8 +33,11 @@ public struct ClusterConfig: Sendable, Equatable {
 
     public init(
         endpoints: [String], name: String, leaseTTL: Int = ClusterConfig.defaultLeaseTTL, hostID: String? = nil,
-        caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil
+        caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, username: String? = nil,
+        passwordFile: String? = nil
     ) {
+        self.username = username
+        self.passwordFile = passwordFile
         self.endpoints = endpoints
         self.name = name
         self.leaseTTL = leaseTTL
@@ -78,6 +87,23 @@ public struct ClusterConfig: Sendable, Equatable {
         return nil
     }
 
+    /// What is wrong with the credentials, as (key, reason): a user needs its password file and
+    /// the other way round.
+    public func credentialsProblem() -> (key: String, reason: String)? {
+        if let username {
+            if username.isEmpty { return ("username", "the user name is empty") }
+            if username.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+                return ("username", "the user name contains control characters")
+            }
+        }
+        if passwordFile?.isEmpty == true { return ("password_file", "the path is empty") }
+        if username != nil, passwordFile == nil {
+            return ("username", "username needs password_file (a file holding the password; never the password inline)")
+        }
+        if passwordFile != nil, username == nil { return ("password_file", "password_file needs username") }
+        return nil
+    }
+
     /// What is wrong with an overlay name or host id used in a key: 1-64 of letters, digits,
     /// '_', '.' and '-' (no '/', which would change the key layout).
     public static func namePartProblem(_ text: String, what: String) -> String? {
@@ -99,6 +125,7 @@ public struct ClusterConfig: Sendable, Equatable {
         }
         if let problem = Self.endpointsProblem(endpoints) { return ("endpoints", problem) }
         if let problem = tlsProblem() { return problem }
+        if let problem = credentialsProblem() { return problem }
         if let problem = Self.namePartProblem(name, what: "cluster name") { return ("name", problem) }
         if !Self.leaseTTLRange.contains(leaseTTL) {
             return ("lease_ttl", "\(leaseTTL) is out of range (\(Self.leaseTTLRange.lowerBound)-\(Self.leaseTTLRange.upperBound) seconds)")
@@ -110,7 +137,9 @@ public struct ClusterConfig: Sendable, Equatable {
 
 extension ConfigReader {
     mutating func clusterConfig(_ field: ConfigField) throws(ConfigError) -> ClusterConfig {
-        let fields = try field.mapping(allowed: ["endpoints", "name", "lease_ttl", "host_id", "ca_file", "cert_file", "key_file"])
+        let fields = try field.mapping(allowed: [
+                "endpoints", "name", "lease_ttl", "host_id", "ca_file", "cert_file", "key_file", "username", "password_file",
+            ])
         let endpointsField = try required(fields, "endpoints")
         var endpoints: [String] = []
         for element in try elements(endpointsField, expected: "a list of http://HOST:PORT URLs") {
@@ -144,6 +173,38 @@ extension ConfigReader {
             }
         }
         if let (key, reason) = config.tlsProblem() { throw (tlsFields[key] ?? field).error(reason) }
+        var credentialFields: [String: ConfigField] = [:]
+        if let userField = optional(fields, "username") {
+            config.username = try userField.string()
+            credentialFields["username"] = userField
+        }
+        if let fileField = optional(fields, "password_file") {
+            config.passwordFile = try fileField.string()
+            credentialFields["password_file"] = fileField
+        }
+        if let (key, reason) = config.credentialsProblem() { throw (credentialFields[key] ?? field).error(reason) }
         return config
     }
+}
+
+
+/// `cluster.password_file`: the password is the file's first line (its line ending dropped;
+/// everything else kept, spaces included). Read when the router starts, as control.token_file is;
+/// `vxrouter cluster status --password-file` reads it the same way.
+public struct PasswordFileError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let reason: String
+    public var description: String { "cluster.password_file \(path): \(reason)" }
+}
+
+public func readPassword(path: String) throws(PasswordFileError) -> String {
+    guard let bytes = try? ConfigLoader.readFile(path), let text = String(validating: bytes, as: UTF8.self) else {
+        throw PasswordFileError(path: path, reason: "cannot read it")
+    }
+    let password = String(text.prefix { $0 != "\n" && $0 != "\r\n" && $0 != "\r" })
+    guard !password.isEmpty else { throw PasswordFileError(path: path, reason: "its first line is empty") }
+    guard !password.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) else {
+        throw PasswordFileError(path: path, reason: "the password contains control characters")
+    }
+    return password
 }

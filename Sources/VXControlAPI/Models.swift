@@ -593,20 +593,28 @@ public struct ClusterInfo: Codable, Sendable, Equatable {
     public var moves: UInt64
     public var applyFailures: UInt64
     public var lastError: String?
+    /// Members with a record that are not programmed, and why (an underlay port other than ours).
+    public var excludedMembers: [ClusterExcludedMember]
+    /// Times a member was found publishing an underlay port other than this router's.
+    public var portMismatches: UInt64
     enum CodingKeys: String, CodingKey {
         case overlay, incarnation, connected, endpoint, endpoints, revision, members, entries, published, relists
         case corrections, conflicts, moves
         case hostID = "host_id", lastSyncSecondsAgo = "last_sync_seconds_ago", leaseID = "lease_id"
         case leaseTTLSeconds = "lease_ttl_seconds", floodMembers = "flood_members", leasesGranted = "leases_granted"
         case applyFailures = "apply_failures", lastError = "last_error"
+        case excludedMembers = "excluded_members", portMismatches = "port_mismatches"
     }
 
     public init(
         overlay: String, hostID: String, incarnation: String, connected: Bool, endpoint: String, endpoints: [String],
         revision: Int64, lastSyncSecondsAgo: Double?, leaseID: String?, leaseTTLSeconds: Int64, members: [String],
         floodMembers: Int, entries: Int, published: Int, relists: UInt64, leasesGranted: UInt64, corrections: UInt64,
-        conflicts: UInt64, moves: UInt64, applyFailures: UInt64, lastError: String?
+        conflicts: UInt64, moves: UInt64, applyFailures: UInt64, lastError: String?,
+        excludedMembers: [ClusterExcludedMember] = [], portMismatches: UInt64 = 0
     ) {
+        self.excludedMembers = excludedMembers
+        self.portMismatches = portMismatches
         self.overlay = overlay
         self.hostID = hostID
         self.incarnation = incarnation
@@ -631,11 +639,27 @@ public struct ClusterInfo: Codable, Sendable, Equatable {
     }
 }
 
+/// A member of `ClusterInfo.excludedMembers`: in the overlay, not in the tables.
+public struct ClusterExcludedMember: Codable, Sendable, Equatable {
+    public var host: String
+    public var address: String
+    public var port: UInt16
+    public var reason: String
+
+    public init(host: String, address: String, port: UInt16, reason: String) {
+        self.host = host
+        self.address = address
+        self.port = port
+        self.reason = reason
+    }
+}
+
 /// A cluster message of `GET /v1/events` (SSE `event:` member_joined, member_left,
-/// member_restarted, mac_moved or mac_conflict).
+/// member_restarted, member_excluded, mac_moved or mac_conflict).
 public struct ClusterEventBody: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
         case memberJoined = "member_joined", memberLeft = "member_left", memberRestarted = "member_restarted"
+        case memberExcluded = "member_excluded"
         case macMoved = "mac_moved", macConflict = "mac_conflict"
     }
     public var type: Kind
@@ -650,12 +674,18 @@ public struct ClusterEventBody: Codable, Sendable, Equatable {
     /// A conflict: every host claiming the MAC, and the one programmed.
     public var claimants: [String]?
     public var kept: String?
+    /// An excluded member: the underlay port it publishes, and why it is not programmed.
+    public var port: UInt16?
+    public var reason: String?
     public var time: String
 
     public init(
         type: Kind, host: String? = nil, address: String? = nil, vni: UInt32? = nil, mac: String? = nil,
-        from: String? = nil, to: String? = nil, claimants: [String]? = nil, kept: String? = nil, time: String
+        from: String? = nil, to: String? = nil, claimants: [String]? = nil, kept: String? = nil, port: UInt16? = nil,
+        reason: String? = nil, time: String
     ) {
+        self.port = port
+        self.reason = reason
         self.type = type
         self.host = host
         self.address = address

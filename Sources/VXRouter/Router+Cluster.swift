@@ -80,6 +80,10 @@ extension ClusterInfo {
         counter("conflicts", "MACs found claimed by two live hosts with the same sequence.", conflicts)
         counter("moves", "MACs that moved from one host to another.", moves)
         counter("apply_failures", "Table changes the router refused (retried on the next pass).", applyFailures)
+        gauge(
+            "excluded_members", "Hosts left out because their underlay port is not ours (listed in GET /v1/cluster).",
+            UInt64(excludedMembers.count))
+        counter("port_mismatches", "Times a member was found on an underlay port other than ours.", portMismatches)
         return out.text
     }
 }

@@ -41,12 +41,20 @@ struct ClusterStatusCommand: ParsableCommand {
     @Option(help: "The client certificate's key (PEM).")
     var keyFile: String?
 
+    @Option(help: "With --cluster, when etcd has authentication on: the etcd user (with --password-file).")
+    var username: String?
+
+    @Option(help: "A file holding the etcd user's password.")
+    var passwordFile: String?
+
     func run() throws {
         if let cluster {
             guard let clusterName else { throw ValidationError("--cluster needs --cluster-name NAME") }
             return try showOverlay(endpoints: cluster, name: clusterName)
         }
-        if clusterName != nil { throw ValidationError("--cluster-name goes with --cluster URL") }
+        if clusterName != nil || username != nil || passwordFile != nil {
+            throw ValidationError("--cluster-name, --username and --password-file go with --cluster URL")
+        }
         let info = try options.call(ClusterInfo.self, "GET", APIPath.cluster)
         if options.json { return }
         print(Self.text(info))
@@ -63,6 +71,12 @@ struct ClusterStatusCommand: ParsableCommand {
             "from the cluster: \(info.floodMembers) flood members, \(info.entries) MAC entries; published \(info.published) records",
             "relists \(info.relists), corrections \(info.corrections), moves \(info.moves), conflicts \(info.conflicts), apply failures \(info.applyFailures)",
         ]
+        if !info.excludedMembers.isEmpty {
+            lines.append("not programmed (\(info.excludedMembers.count)), \(info.portMismatches) port mismatches seen:")
+            for member in info.excludedMembers {
+                lines.append("  \(member.host)  \(member.address):\(member.port)  \(member.reason)")
+            }
+        }
         if let error = info.lastError { lines.append("last error: \(error)") }
         return lines.joined(separator: "\n")
     }
@@ -75,13 +89,24 @@ struct ClusterStatusCommand: ParsableCommand {
         if let problem = ClusterConfig.namePartProblem(name, what: "cluster name") {
             throw ValidationError("--cluster-name: \(problem)")
         }
-        let section = ClusterConfig(endpoints: endpoints, name: name, caFile: caFile, certFile: certFile, keyFile: keyFile)
+        let section = ClusterConfig(
+            endpoints: endpoints, name: name, caFile: caFile, certFile: certFile, keyFile: keyFile, username: username,
+            passwordFile: passwordFile)
         if let problem = ClusterConfig.endpointsProblem(endpoints) { throw ValidationError("--cluster: \(problem)") }
         if let (key, reason) = section.tlsProblem() { throw ValidationError("--\(key.replacingOccurrences(of: "_", with: "-")): \(reason)") }
+        if let (key, reason) = section.credentialsProblem() { throw ValidationError("--\(key.replacingOccurrences(of: "_", with: "-")): \(reason)") }
         let tls = section.usesTLS ? EtcdTLS(caFile: caFile, certFile: certFile, keyFile: keyFile) : nil
+        var credentials: EtcdCredentials?
+        if let username, let passwordFile {
+            do {
+                credentials = EtcdCredentials(username: username, password: try readPassword(path: passwordFile))
+            } catch {
+                throw ValidationError("--password-file \(passwordFile): \(error.reason)")
+            }
+        }
         let result = BlockingResult<ClusterOverview>()
         Task {
-            let etcd = EtcdClient(endpoints: endpoints, tls: tls)
+            let etcd = EtcdClient(endpoints: endpoints, tls: tls, credentials: credentials)
             do {
                 let listing = try await etcd.range(ClusterKeys(overlay: name).prefix)
                 result.set(.success(ClusterOverview(overlay: name, listing: listing)))

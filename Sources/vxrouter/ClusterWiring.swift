@@ -113,13 +113,20 @@ final class ClusterRunner: @unchecked Sendable {
     private var task: Task<Void, Never>?
     private(set) var client: ClusterClient?
 
-    func start(config: RouterConfig, cluster: ClusterConfig, service: any RouterService, hook: ClusterHook, logger: Logger) {
+    /// `password`: read from cluster.password_file when the router started.
+    func start(
+        config: RouterConfig, cluster: ClusterConfig, password: String?, service: any RouterService, hook: ClusterHook,
+        logger: Logger
+    ) {
         var settings = ClusterSettings(
             endpoints: cluster.endpoints, overlay: cluster.name,
             hostID: cluster.hostID ?? config.underlay.local.description, address: config.underlay.local,
             port: config.underlay.port, servedVNIs: config.networks.map(\.vni), leaseTTL: Int64(cluster.leaseTTL))
         if cluster.usesTLS {
             settings.tls = EtcdTLS(caFile: cluster.caFile, certFile: cluster.certFile, keyFile: cluster.keyFile)
+        }
+        if let username = cluster.username, let password {
+            settings.credentials = EtcdCredentials(username: username, password: password)
         }
         task = Task {
             // The service answers once the control thread runs; retried until it does.
@@ -164,6 +171,10 @@ extension ClusterEventBody {
             self.init(type: .macMoved, vni: vni.rawValue, mac: mac.description, from: from, to: to, time: time)
         case .conflict(let vni, let mac, let claimants, let kept):
             self.init(type: .macConflict, vni: vni.rawValue, mac: mac.description, claimants: claimants, kept: kept, time: time)
+        case .portMismatch(let host, let address, let port, let expected):
+            self.init(
+                type: .memberExcluded, host: host, address: address, port: port,
+                reason: "underlay port \(port) differs from this router's \(expected): not programmed", time: time)
         }
     }
 }

@@ -70,6 +70,12 @@ struct Run: ParsableCommand {
     @Option(help: "Cluster mode: the overlay's name (keys under /vxrouter/v1/NAME/; overrides cluster.name).")
     var clusterName: String?
 
+    @Option(help: "Cluster mode: the etcd user, when etcd has authentication on (with --cluster-password-file; overrides cluster.username).")
+    var clusterUsername: String?
+
+    @Option(help: "Cluster mode: a file holding the etcd user's password (overrides cluster.password_file).")
+    var clusterPasswordFile: String?
+
     @OptionGroup var log: LogOptions
 
     func makeConfig() throws -> RouterConfig {
@@ -121,7 +127,7 @@ struct Run: ParsableCommand {
 
     /// `--cluster URL[,URL…]` and `--cluster-name NAME`, checked by the rules the config uses.
     func applyClusterFlags(_ config: inout RouterConfig) throws {
-        guard cluster != nil || clusterName != nil else { return }
+        guard cluster != nil || clusterName != nil || clusterUsername != nil || clusterPasswordFile != nil else { return }
         var section = config.cluster ?? ClusterConfig(endpoints: [], name: "")
         if let cluster {
             section.endpoints = cluster.split(separator: ",").map { String($0) }
@@ -130,7 +136,12 @@ struct Run: ParsableCommand {
             }
         }
         if let clusterName { section.name = clusterName }
-        if section.endpoints.isEmpty { throw ValidationError("--cluster-name needs --cluster URL (or cluster.endpoints in the config)") }
+        if let clusterUsername { section.username = clusterUsername }
+        if let clusterPasswordFile { section.passwordFile = clusterPasswordFile }
+        if let (key, reason) = section.credentialsProblem() {
+            throw ValidationError("--cluster-\(key.replacingOccurrences(of: "_", with: "-")): \(reason)")
+        }
+        if section.endpoints.isEmpty { throw ValidationError("--cluster-name/--cluster-username need --cluster URL (or cluster.endpoints in the config)") }
         if section.name.isEmpty { throw ValidationError("--cluster needs --cluster-name NAME (or cluster.name in the config)") }
         if let problem = ClusterConfig.namePartProblem(section.name, what: "cluster name") {
             throw ValidationError("--cluster-name: \(problem)")
@@ -163,9 +174,12 @@ struct Run: ParsableCommand {
         }
         let router: Router
         let clusterRunner = ClusterRunner()
+        let clusterPassword: String?
         do {
             // The token before any device: an unreadable file stops the start here.
             let token = config.control.enabled ? try config.control.tokenFile.map { try readToken(path: $0) } : nil
+            // The etcd password likewise: read once, here, and kept in memory only.
+            clusterPassword = try config.cluster?.passwordFile.map { try readPassword(path: $0) }
             // SIGHUP and `vxrouter reload` read the file again, with the same flags applied.
             let reloadSource: (() throws -> RouterConfig)? = self.config == nil ? nil : { try makeConfig() }
             router = try Router(config: config, reloadSource: reloadSource, logger: logger) { service in
@@ -179,7 +193,7 @@ struct Run: ParsableCommand {
         }
         if let cluster = config.cluster {
             clusterRunner.start(
-                config: config, cluster: cluster, service: router.makeService(), hook: router.clusterHook, logger: logger)
+                config: config, cluster: cluster, password: clusterPassword, service: router.makeService(), hook: router.clusterHook, logger: logger)
         }
         defer { clusterRunner.stop() }
         try router.run()

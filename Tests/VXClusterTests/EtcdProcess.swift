@@ -9,8 +9,9 @@ final class EtcdProcess: @unchecked Sendable {
     private let process = Process()
     private let dataDirectory: URL
 
-    /// Starts etcd and waits until it answers (up to 30 s, then throws).
-    init() async throws {
+    /// Starts etcd (with `arguments` added to its own) and waits until it answers (up to 30 s,
+    /// then throws).
+    init(arguments: [String] = []) async throws {
         let clientPort = try Self.freePort()
         let peerPort = try Self.freePort()
         clientURL = "http://127.0.0.1:\(clientPort)"
@@ -23,7 +24,7 @@ final class EtcdProcess: @unchecked Sendable {
             "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
             "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
             "--initial-cluster", "t=\(peerURL)",
-        ]
+        ] + arguments
         let log = FileHandle(forWritingAtPath: "/dev/null")
         process.standardOutput = log
         process.standardError = log

@@ -53,9 +53,10 @@ struct FakeHost {
     let id: String
     let address: String
     var incarnation: String
+    var port: UInt16 = 4789
 
     func join(_ store: inout FakeStore, _ keys: ClusterKeys) {
-        store.put(keys.host(id), HostRecord(address: address, port: 4789, incarnation: incarnation))
+        store.put(keys.host(id), HostRecord(address: address, port: port, incarnation: incarnation))
     }
 
     func flood(_ store: inout FakeStore, _ keys: ClusterKeys, _ vni: VNI) {
@@ -309,5 +310,119 @@ struct ReconcilerTests {
         #expect(keys.mac(vni, mac, "h1") == "/vxrouter/v1/lab/vni/100/mac/02:00:00:00:00:01/h1")
         #expect(keys.parse("/vxrouter/v1/lab/vni/99999999/flood/h") == nil)
         #expect(keys.parse("/vxrouter/v1/lab/hosts/") == nil)
+    }
+
+    // MARK: Underlay ports
+
+    @Test func aMemberOnAnotherPortIsReportedNotProgrammed() {
+        var store = FakeStore()
+        var r = ClusterReconciler(keys: keys, selfID: "me", servedVNIs: [vni], port: 4789)
+        var c = FakeHost(id: "c", address: "198.18.0.3", incarnation: "c1")
+        c.port = 4790
+        let macC = MACAddress("02:00:00:00:00:0c")!
+        for host in [a, c] {
+            host.join(&store, keys)
+            host.flood(&store, keys, vni)
+        }
+        c.claim(&store, keys, vni, macC, seq: 0)
+        let first = step(&r, &store)
+        #expect(first.actions == [.addFlood(vni: vni, remote: ip("198.18.0.1"))])
+        #expect(first.events.contains(.portMismatch(host: "c", address: "198.18.0.3", port: 4790, expected: 4789)))
+        #expect(r.portMismatches == 1)
+        #expect(r.excluded["c"]?.port == 4790)
+        #expect(r.excluded["c"]?.reason.contains("4790") == true)
+        #expect(r.excluded["a"] == nil)
+
+        // Reported once while it lasts, not on every pass.
+        c.claim(&store, keys, vni, MACAddress("02:00:00:00:00:0d")!, seq: 0)
+        let again = step(&r, &store)
+        #expect(again.actions.isEmpty)
+        #expect(!again.events.contains { if case .portMismatch = $0 { true } else { false } })
+        #expect(r.portMismatches == 1)
+
+        // c restarts on our port: programmed at once, no longer excluded.
+        c.incarnation = "c2"
+        c.port = 4789
+        c.join(&store, keys)
+        c.flood(&store, keys, vni)
+        c.claim(&store, keys, vni, macC, seq: 0)
+        let fixed = step(&r, &store)
+        #expect(fixed.actions == [
+            .addFlood(vni: vni, remote: ip("198.18.0.3")),
+            .setEntry(vni: vni, mac: macC, entry: RemoteMACEntry(remote: ip("198.18.0.3"), ips: [], owner: "c", sequence: 0)),
+        ])
+        #expect(r.excluded.isEmpty)
+
+        // And moves to another port again (a new incarnation): reported again and withdrawn.
+        c.incarnation = "c3"
+        c.port = 8472
+        c.join(&store, keys)
+        c.flood(&store, keys, vni)
+        c.claim(&store, keys, vni, macC, seq: 0)
+        let broken = step(&r, &store)
+        #expect(broken.actions == [.removeEntry(vni: vni, mac: macC), .removeFlood(vni: vni, remote: ip("198.18.0.3"))])
+        #expect(broken.events.contains(.portMismatch(host: "c", address: "198.18.0.3", port: 8472, expected: 4789)))
+        #expect(r.portMismatches == 2)
+
+        // It leaves: forgotten.
+        store.deleteAll(under: keys.host("c"))
+        _ = step(&r, &store)
+        #expect(r.excluded.isEmpty)
+    }
+
+    @Test func aMACThatMovesToAMemberOnAnotherPortLosesItsEntry() {
+        var store = FakeStore()
+        var r = ClusterReconciler(keys: keys, selfID: "me", servedVNIs: [vni], port: 4789)
+        var c = FakeHost(id: "c", address: "198.18.0.3", incarnation: "c1")
+        c.port = 4790
+        a.join(&store, keys)
+        c.join(&store, keys)
+        a.claim(&store, keys, vni, mac, seq: 0)
+        #expect(step(&r, &store).actions == [
+            .setEntry(vni: vni, mac: mac, entry: RemoteMACEntry(remote: ip("198.18.0.1"), ips: [], owner: "a", sequence: 0))
+        ])
+        // c claims it with a higher sequence while a's claim lingers: the MAC is behind c now,
+        // which we cannot reach; the entry does not stay on a.
+        c.claim(&store, keys, vni, mac, seq: 1)
+        #expect(step(&r, &store).actions == [.removeEntry(vni: vni, mac: mac)])
+    }
+
+    @Test func withoutAPortEveryLiveMemberCounts() {
+        // The overview (`cluster status --cluster`) sees every member whatever its port.
+        var store = FakeStore()
+        var r = reconciler()
+        var c = FakeHost(id: "c", address: "198.18.0.3", incarnation: "c1")
+        c.port = 4790
+        c.join(&store, keys)
+        c.flood(&store, keys, vni)
+        #expect(step(&r, &store).actions == [.addFlood(vni: vni, remote: ip("198.18.0.3"))])
+        #expect(r.excluded.isEmpty && r.portMismatches == 0)
+    }
+
+    @Test func aCatchUpBatchWithTheCurrentRevisionInItsHeaderLosesNoLaterEvent() {
+        // etcd's syncWatchers sends a lagging watch its first 1,000 revisions with the store's
+        // current revision in the header, then the rest: the rest must still count.
+        var store = FakeStore()
+        var r = reconciler()
+        a.join(&store, keys)
+        a.flood(&store, keys, vni)
+        _ = step(&r, &store)
+        let mac2 = MACAddress("02:00:00:00:00:02")!
+        a.claim(&store, keys, vni, mac, seq: 0)
+        b.join(&store, keys)
+        b.claim(&store, keys, vni, mac2, seq: 0)
+        let events = store.drain()
+        let current = store.revision
+        _ = r.apply(Array(events.prefix(1)), revision: current)
+        #expect(r.revision == events[0].keyValue.modRevision)  // where a resumed watch must start
+        _ = r.apply(Array(events.dropFirst()), revision: current)
+        #expect(r.revision == current)
+        let (actions, _) = r.plan()
+        #expect(actions.contains(.setEntry(vni: vni, mac: mac2, entry: RemoteMACEntry(
+            remote: ip("198.18.0.2"), ips: [], owner: "b", sequence: 0))))
+        #expect(actions.contains { if case .setEntry(_, mac, _) = $0 { true } else { false } })
+        // A progress notification (no events) moves to its header's revision.
+        _ = r.apply([], revision: current + 5)
+        #expect(r.revision == current + 5)
     }
 }

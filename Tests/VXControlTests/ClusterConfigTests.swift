@@ -1,5 +1,6 @@
 // The `cluster:` section: defaults, each key's errors with the key and line, and the rules the
 // CLI's --cluster/--cluster-name share.
+import Foundation
 import Testing
 import VXWire
 
@@ -67,5 +68,63 @@ private func parse(_ cluster: String) throws(ConfigError) -> RouterConfig {
         #expect(throws: Never.self) { try config.validate() }
         config.cluster = ClusterConfig(endpoints: ["ftp://e"], name: "ok")
         #expect(throws: ConfigError.self) { try config.validate() }
+    }
+}
+
+@Suite struct ClusterCredentialsTests {
+    @Test func usernameAndPasswordFile() throws {
+        let config = try parse("cluster: { endpoints: [\"http://e:2379\"], name: x, username: vx, password_file: /etc/vx/pw }\n")
+        #expect(config.cluster?.username == "vx")
+        #expect(config.cluster?.passwordFile == "/etc/vx/pw")
+    }
+
+    @Test(arguments: [
+        ("cluster: { endpoints: [\"http://e:2379\"], name: x, username: vx }\n", "cluster.username", "needs password_file"),
+        ("cluster: { endpoints: [\"http://e:2379\"], name: x, password_file: /pw }\n", "cluster.password_file", "needs username"),
+        ("cluster: { endpoints: [\"http://e:2379\"], name: x, username: \"\", password_file: /pw }\n", "cluster.username", "empty"),
+        ("cluster: { endpoints: [\"http://e:2379\"], name: x, username: vx, password_file: \"\" }\n", "cluster.password_file", "path is empty"),
+        ("cluster: { endpoints: [\"http://e:2379\"], name: x, password: hunter2 }\n", "cluster.password", "unknown key"),
+    ])
+    func errorsNameTheKey(yaml: String, path: String, reason: String) {
+        do {
+            _ = try parse(yaml)
+            Issue.record("accepted: \(yaml)")
+        } catch {
+            #expect(error.path == path, "\(error)")
+            #expect(error.reason.contains(reason), "\(error)")
+        }
+    }
+
+    @Test func validateCatchesAUserWithoutPassword() {
+        var config = RouterConfig(
+            underlay: UnderlayConfig(local: IPAddress("10.0.0.1")!), networks: [NetworkConfig(vni: VNI(1)!, tap: "vx1")])
+        config.cluster = ClusterConfig(endpoints: ["http://e:2379"], name: "ok", username: "vx")
+        #expect(throws: ConfigError.self) { try config.validate() }
+        config.cluster?.passwordFile = "/pw"
+        #expect(throws: Never.self) { try config.validate() }
+    }
+
+    @Test func passwordFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vxc-pw-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func write(_ name: String, _ text: String) throws -> String {
+            let path = directory.appendingPathComponent(name).path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        // The first line, its ending dropped, spaces kept.
+        #expect(try readPassword(path: try write("a", " two words \n")) == " two words ")
+        #expect(try readPassword(path: try write("b", "crlf\r\nignored")) == "crlf")
+        #expect(try readPassword(path: try write("c", "no-newline")) == "no-newline")
+        let empty = #expect(throws: PasswordFileError.self) { try readPassword(path: try write("d", "\nsecond")) }
+        #expect(empty?.reason.contains("empty") == true)
+        let missing = #expect(throws: PasswordFileError.self) { try readPassword(path: directory.path + "/missing") }
+        #expect(missing?.description.contains("cluster.password_file") == true)
+        #expect(missing?.reason == "cannot read it")
+        let control = #expect(throws: PasswordFileError.self) { try readPassword(path: try write("e", "a\u{1}b\n")) }
+        #expect(control?.reason.contains("control characters") == true)
+        // A directory is not a password file.
+        #expect(throws: PasswordFileError.self) { try readPassword(path: directory.path) }
     }
 }

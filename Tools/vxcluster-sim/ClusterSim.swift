@@ -66,13 +66,18 @@ struct ClusterSim: AsyncParsableCommand {
         let started = ContinuousClock.now
         let snapshot = world.hosts
         let leases = Mutex([Int: Int64]())
-        // Loading can take longer than a TTL: the leases granted so far are kept alive meanwhile.
+        // Every lease granted is kept alive by this task, from loading to the end, in parallel:
+        // never inline in the main loop, where a long probe (200 moves, each waited for) once
+        // held the keepalives back past the TTL and every simulated host expired mid-run.
         let ttlSeconds = ttl
-        let loadKeepalive = Task {
+        let width = parallel
+        let keepalive = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(max(1, ttlSeconds / 3)))
-                for lease in leases.withLock({ Array($0.values) }) where !Task.isCancelled {
+                let current = leases.withLock { Array($0.values) }
+                try? await forEachParallel(current, width: width) { lease in
                     _ = try? await etcd.keepAlive(lease)
+                    requests.add(1, ordering: .relaxed)
                 }
             }
         }
@@ -81,7 +86,6 @@ struct ClusterSim: AsyncParsableCommand {
             leases.withLock { $0[index] = lease }
             requests.add(writes, ordering: .relaxed)
         }
-        loadKeepalive.cancel()
         for (index, lease) in leases.withLock({ $0 }) { world.hosts[index].lease = lease }
         let loadTime = ContinuousClock.now - started
         print("loaded \(hosts) hosts x \(vniList.count) VNIs x \(macs) MACs "
@@ -99,19 +103,10 @@ struct ClusterSim: AsyncParsableCommand {
         let expectedEntries = hosts * vniList.count * macs
         var probed = false
         let deadline = duration == 0 ? nil : ContinuousClock.now + .seconds(duration)
-        var nextKeepalive = ContinuousClock.now
         var second = 0
         requests.store(0, ordering: .relaxed)
         var windowStart = ContinuousClock.now
         while deadline.map({ ContinuousClock.now < $0 }) ?? true {
-            if ContinuousClock.now >= nextKeepalive {
-                let leases = world.hosts.compactMap(\.lease)
-                try await forEachParallel(leases, width: parallel) { lease in
-                    _ = try? await etcd.keepAlive(lease)
-                    requests.add(1, ordering: .relaxed)
-                }
-                nextKeepalive = ContinuousClock.now + .seconds(max(1, ttl / 3))
-            }
             for _ in 0..<movesPerSecond {
                 if try await world.moveRandomMAC(etcd: etcd) != nil { requests.add(2, ordering: .relaxed) }
             }
@@ -131,6 +126,7 @@ struct ClusterSim: AsyncParsableCommand {
                 if let lease = world.hosts[index].lease { try? await etcd.revoke(lease) }
                 let (lease, writes) = try await world.hosts[index].publish(etcd: etcd, ttl: ttl, keys: keys)
                 world.hosts[index].lease = lease
+                leases.withLock { $0[index] = lease }
                 requests.add(1 + writes, ordering: .relaxed)
             }
             try await Task.sleep(for: .seconds(1))
@@ -142,6 +138,7 @@ struct ClusterSim: AsyncParsableCommand {
                 windowStart = ContinuousClock.now
             }
         }
+        keepalive.cancel()
         if massDeath {
             print("mass death: \(world.hosts.count) leases left to expire within \(ttl) s")
         } else {
