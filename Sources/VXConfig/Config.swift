@@ -146,14 +146,22 @@ public struct UnderlayConfig: Sendable, Equatable {
     public var sourcePorts: ClosedRange<UInt16>
     /// `nil` = "auto": the MTU of the interface holding `local`.
     public var mtu: Int?
+    /// Outer UDP checksums sent (`udp_checksum`; `OuterChecksum.sends`).
+    public var udpChecksum: OuterChecksum.Choice = .auto
+    /// Whether received outer checksums vouch for the inner frames (`trust_udp_checksum`;
+    /// `OuterChecksum.vouchesForInner`).
+    public var trustUDPChecksum: OuterChecksum.Choice = .auto
 
     public init(
-        local: IPAddress, port: UInt16 = 4789, sourcePorts: ClosedRange<UInt16> = 49152...65535, mtu: Int? = nil
+        local: IPAddress, port: UInt16 = 4789, sourcePorts: ClosedRange<UInt16> = 49152...65535, mtu: Int? = nil,
+        udpChecksum: OuterChecksum.Choice = .auto, trustUDPChecksum: OuterChecksum.Choice = .auto
     ) {
         self.local = local
         self.port = port
         self.sourcePorts = sourcePorts
         self.mtu = mtu
+        self.udpChecksum = udpChecksum
+        self.trustUDPChecksum = trustUDPChecksum
     }
 }
 

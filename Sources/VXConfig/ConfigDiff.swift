@@ -56,6 +56,8 @@ public enum ConfigDiff {
         ("underlay.port", { $0.underlay.port != $1.underlay.port }),
         ("underlay.source_ports", { $0.underlay.sourcePorts != $1.underlay.sourcePorts }),
         ("underlay.mtu", { $0.underlay.mtu != $1.underlay.mtu }),
+        ("underlay.udp_checksum", { $0.underlay.udpChecksum != $1.underlay.udpChecksum }),
+        ("underlay.trust_udp_checksum", { $0.underlay.trustUDPChecksum != $1.underlay.trustUDPChecksum }),
         ("workers", { $0.workers != $1.workers }),
         ("offloads", { $0.offloads != $1.offloads }),
         ("busy_poll", { $0.busyPoll != $1.busyPoll }),

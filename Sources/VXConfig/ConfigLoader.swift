@@ -121,7 +121,7 @@ enum ConfigKeys {
     static let capture = ["directory"] + CaptureRequestRule.keys
     static let control = ["enabled", "listen", "token_file", "group"]
     static let metrics = ["listen"]
-    static let underlay = ["local", "port", "source_ports", "mtu"]
+    static let underlay = ["local", "port", "source_ports", "mtu", "udp_checksum", "trust_udp_checksum"]
     static let network = [
         "vni", "tap", "mtu", "address", "learning", "ageing", "max_entries", "flood", "fdb", "allow_from",
         "mac", "arp_suppression", "pmtu_signal",

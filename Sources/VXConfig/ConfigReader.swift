@@ -93,6 +93,17 @@ struct ConfigField {
         }
     }
 
+    /// `auto`, `true` or `false` (an `OuterChecksum.Choice`).
+    func autoOrBool() throws(ConfigError) -> OuterChecksum.Choice {
+        if case .scalar(let scalar) = node, scalar.string == "auto" { return .auto }
+        let (text, plain) = try self.text(expected: "auto, true or false")
+        switch (text.lowercased(), plain) {
+        case ("true", true): return .on
+        case ("false", true): return .off
+        default: throw typeError(expected: "auto, true or false")
+        }
+    }
+
     func string() throws(ConfigError) -> String { try text(expected: "a string").text }
 
     func address() throws(ConfigError) -> IPAddress {

@@ -160,6 +160,8 @@ extension ConfigReader {
         }
         underlay.mtu = try optional(fields, "mtu")?.autoOrInteger(
             in: ConfigLimits.underlayMTU(for: local.family), note: " for an \(familyName(local.family)) underlay")
+        if let field = optional(fields, "udp_checksum") { underlay.udpChecksum = try field.autoOrBool() }
+        if let field = optional(fields, "trust_udp_checksum") { underlay.trustUDPChecksum = try field.autoOrBool() }
         return underlay
     }
 

@@ -41,6 +41,9 @@ extension RouterConfig {
                 outOfRange(
                     "\(mtu)", ConfigLimits.underlayMTU(for: family), note: " for an \(familyName(family)) underlay"))
         }
+        if let problem = OuterChecksum.problem(family: family, sending: underlay.udpChecksum) {
+            throw fail("underlay.udp_checksum", problem)
+        }
         if let workers, !ConfigLimits.workers.contains(workers) {
             throw fail("workers", outOfRange("\(workers)", ConfigLimits.workers))
         }

@@ -49,6 +49,10 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     public private(set) var epoch: UInt64 = 0
     /// Frames carry virtio headers both ways.
     public let offloads: Bool
+    /// Every datagram the underlay delivers had its outer UDP checksum verified by the kernel
+    /// (`OuterChecksum.vouchesForInner`, decided once for the link): the coalescer merges its
+    /// TCP segments without summing them again.
+    public let outerChecksumVouches: Bool
     private var deviceBatch: PacketBatch
     private var linkBatch: PacketBatch
     /// With offloads: the segments of one super-frame, each as its headers (encapsulated in place)
@@ -84,14 +88,16 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
     ///   - maxFrame: the largest inner frame any network carries.
     ///   - offloads: the devices read and write virtio headers (and may return super-frames), and
     ///     the underlay may return coalesced datagrams; buffers are sized for 64 KB.
+    ///   - outerChecksumVouches: see the property (only the coalescer, so only with offloads).
     public init(
         devices: [Device?], link: Link, forwarder: Forwarder, batchSize: Int = 64, maxFrame: Int,
-        offloads: Bool = false
+        offloads: Bool = false, outerChecksumVouches: Bool = false
     ) {
         self.devices = devices
         self.link = link
         self.forwarder = forwarder
         self.offloads = offloads
+        self.outerChecksumVouches = outerChecksumVouches
         self.maxFrame = maxFrame
         segmentScratch = .allocate(byteCount: maxFrame, alignment: 8)
         if offloads {
@@ -316,7 +322,7 @@ public final class Worker<Device: FrameDevice, Link: Underlay> {
             }
             coalescer.add(
                 index: k, tag: packet.network, frame: packet.bytes, length: packet.length,
-                partial: packet.partialChecksum
+                partial: packet.partialChecksum, vouched: outerChecksumVouches
             ) { group in
                 writeGroup(group)
             }

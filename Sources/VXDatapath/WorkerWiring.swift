@@ -37,12 +37,14 @@ public struct WorkerWiring {
 
     /// The worker over `devices` (one per network slot, nil for a free slot) and `link`.
     /// `maxFrame`: the largest inner frame any of `networks` carries (`Network.maxFrame`).
+    /// `outerChecksumVouches`: `OuterChecksum.vouchesForInner` for `link`'s receive path.
     public func worker<Device: FrameDevice, Link: Underlay>(
-        devices: [Device?], link: Link, batchSize: Int = 64, maxFrame: Int, offloads: Bool = false
+        devices: [Device?], link: Link, batchSize: Int = 64, maxFrame: Int, offloads: Bool = false,
+        outerChecksumVouches: Bool = false
     ) -> Worker<Device, Link> {
         Worker(
             devices: devices, link: link, forwarder: forwarder, batchSize: batchSize, maxFrame: maxFrame,
-            offloads: offloads)
+            offloads: offloads, outerChecksumVouches: outerChecksumVouches)
     }
 
     /// The largest frame any of `networks` carries: what `worker(maxFrame:)` wants.

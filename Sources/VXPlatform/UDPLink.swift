@@ -29,6 +29,9 @@
 //   checksum is kept over IPv4 too (the kernel refuses GSO with SO_NO_CHECK; veth and NICs
 //   compute it for free), filled in by the kernel over IPv6. A socket whose GSO send fails with
 //   EIO (no checksum offload on the way out) falls back to one datagram per packet.
+//   `udp_checksum: false` (IPv4) sets SO_NO_CHECK on the pool, which costs UDP GSO: one datagram
+//   per send. `udp_checksum: true` without a pool: the raw socket's IPv4 UDP checksum is computed
+//   here (`OuterChecksum.ipv4UDP`), a pass over every byte sent.
 // - Receive asks for UDP_GRO: one slot may hold many datagrams of one flow, all `gso_size` long
 //   but the last, with the size in a control message.
 import CVXLinux
@@ -52,7 +55,11 @@ public final class UDPSendPool: @unchecked Sendable {
     /// Opens up to `size` sockets on ports spread evenly over `sourcePorts`, skipping ports that
     /// fail to bind (held by someone else) and `listenPort` (the receive sockets' `SO_REUSEPORT`
     /// group binds it after the pool; a pool socket there would shut them out). Nil when none binds.
-    public init?(local: IPAddress, sourcePorts: ClosedRange<UInt16>, listenPort: UInt16, size: Int = 64) {
+    /// `zeroChecksums`: IPv4 datagrams leave with a zero UDP checksum (SO_NO_CHECK; no UDP GSO then).
+    public init?(
+        local: IPAddress, sourcePorts: ClosedRange<UInt16>, listenPort: UInt16, size: Int = 64,
+        zeroChecksums: Bool = false
+    ) {
         let span = UInt32(sourcePorts.upperBound) - UInt32(sourcePorts.lowerBound) + 1
         let wanted = min(size, Int(span))
         var sockets: [FileDescriptor] = []
@@ -60,7 +67,7 @@ public final class UDPSendPool: @unchecked Sendable {
         for k in 0..<wanted {
             let port = UInt16(UInt32(sourcePorts.lowerBound) + UInt32(k) * span / UInt32(wanted))
             if port == listenPort { continue }
-            if let fd = try? Self.openSocket(local: Endpoint(address: local, port: port)) {
+            if let fd = try? Self.openSocket(local: Endpoint(address: local, port: port), zeroChecksums: zeroChecksums) {
                 sockets.append(fd)
                 ports.append(port)
             }
@@ -74,8 +81,10 @@ public final class UDPSendPool: @unchecked Sendable {
         for (i, fd) in sockets.enumerated() { fds[i] = fd.rawValue }
         // Sockets start with no default segment size (each GSO send gives its own); setting that
         // same 0 tells whether the kernel knows UDP_SEGMENT at all.
+        // The kernel refuses a GSO send on a socket with SO_NO_CHECK (EINVAL).
         gsoSupported =
-            (try? UDPLink.setOption(first.rawValue, vx_SOL_UDP, vx_UDP_SEGMENT, 0, "UDP_SEGMENT", "probe UDP GSO")) != nil
+            !zeroChecksums
+            && (try? UDPLink.setOption(first.rawValue, vx_SOL_UDP, vx_UDP_SEGMENT, 0, "UDP_SEGMENT", "probe UDP GSO")) != nil
     }
 
     deinit { fds.deallocate() }
@@ -93,7 +102,7 @@ public final class UDPSendPool: @unchecked Sendable {
     /// The source port a packet whose UDP header says `port` leaves from (`vxrouter trace`).
     public func sourcePort(forHashedPort port: UInt16) -> UInt16 { ports[slot(forPort: port)] }
 
-    static func openSocket(local: Endpoint) throws(SystemError) -> FileDescriptor {
+    static func openSocket(local: Endpoint, zeroChecksums: Bool) throws(SystemError) -> FileDescriptor {
         let v4 = local.address.isV4
         let context = "open UDP send socket on \(local)"
         let fd = try syscall("socket", context: context) {
@@ -102,6 +111,7 @@ public final class UDPSendPool: @unchecked Sendable {
         do {
             _ = try shimCall("SO_ATTACH_FILTER", context: context) { vx_attach_drop_all_filter(fd) }
             if !v4 { try UDPLink.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY", context) }
+            if v4 && zeroChecksums { try UDPLink.setOption(fd, SOL_SOCKET, SO_NO_CHECK, 1, "SO_NO_CHECK", context) }
             try UDPLink.obeyPathMTU(fd, v4: v4, context)
             FileDescriptor(rawValue: fd).requestBuffer(bytes: 4 << 20, receive: false)
             try? UDPLink.setOption(fd, SOL_SOCKET, SO_RCVBUF, 4096, "SO_RCVBUF", context)
@@ -138,6 +148,9 @@ public final class UDPLink: Underlay {
     private let messageSlot: UnsafeMutablePointer<Int>
     /// Receives ask for UDP_GRO.
     public let gro: Bool
+    /// The raw socket's IPv4 sends carry a computed UDP checksum (`udp_checksum: true`); set only
+    /// without a pool. Holds `local` as its 32-bit value for the pseudo-header.
+    private let rawChecksumSource: UInt32?
     /// Pool sockets this worker stopped using GSO on (EIO); read by the control thread to log.
     public let gsoFallbacks = Atomic<Int>(0)
     static let maxSegments = 64
@@ -148,10 +161,14 @@ public final class UDPLink: Underlay {
     /// bounds a receive, `sendCapacity` a send list. With `pool`, sends go through the pool's UDP
     /// sockets (GSO when it is supported); with `gro`, the receive socket asks for UDP_GRO (and
     /// `gro` says whether the kernel took it).
+    /// `rawChecksums`: without a pool, IPv4 sends from the raw socket get their UDP checksum
+    /// computed (else zero; IPv6 always has it from the kernel).
     public init(
-        local: Endpoint, batchSize: Int, sendCapacity: Int, pool: UDPSendPool? = nil, gro wantGRO: Bool = false
+        local: Endpoint, batchSize: Int, sendCapacity: Int, pool: UDPSendPool? = nil, gro wantGRO: Bool = false,
+        rawChecksums: Bool = false
     ) throws(SystemError) {
         family = local.address.family
+        rawChecksumSource = pool == nil && rawChecksums && local.address.isV4 ? local.address.v4Value : nil
         capacity = batchSize
         self.sendCapacity = sendCapacity
         self.pool = pool
@@ -355,10 +372,22 @@ public final class UDPLink: Underlay {
         }
         var start = 0
         while start < packets.count {
-            let end = min(packets.count, start + sendCapacity)
+            var end = min(packets.count, start + sendCapacity)
             for i in start..<end {
                 let k = i - start
                 let packet = packets[i]
+                // Flood copies share their bytes; a checksum covers the destination, so each copy
+                // leaves in a send of its own.
+                if rawChecksumSource != nil, i > start, packet.bytes == packets[i - 1].bytes {
+                    end = i
+                    break
+                }
+                if let source = rawChecksumSource {
+                    let value = OuterChecksum.ipv4UDP(
+                        source: source, destination: packet.destination.address.v4Value, head: packet.bytes,
+                        headLength: packet.headLength, tail: packet.tail)
+                    packet.bytes.storeBytes(of: value.bigEndian, toByteOffset: 6, as: UInt16.self)
+                }
                 sendHeaders[k].msg_hdr.msg_iovlen = pieces(of: packet, skipping: 0, into: sendVectors + 2 * k)
                 // Raw sockets take the protocol from the socket, not the port: pass 0.
                 sendHeaders[k].msg_hdr.msg_namelen = packet.destination.write(to: sendNames + k, port: 0)

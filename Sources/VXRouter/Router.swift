@@ -201,10 +201,18 @@ public final class Router {
         for network in networks {
             taps[network.index] = try TapInterface(name: settings[network.index].tap, queueCount: workerCount, offloads: offloads)
         }
+        let family = config.underlay.local.family
         if offloads {
             pool = UDPSendPool(
-                local: config.underlay.local, sourcePorts: config.underlay.sourcePorts, listenPort: config.underlay.port)
+                local: config.underlay.local, sourcePorts: config.underlay.sourcePorts, listenPort: config.underlay.port,
+                zeroChecksums: !OuterChecksum.sends(family: family, choice: config.underlay.udpChecksum, udpSockets: true))
         }
+        let sendsChecksums = OuterChecksum.sends(
+            family: family, choice: config.underlay.udpChecksum, udpSockets: pool != nil)
+        // The receive sockets never set UDP_NO_CHECK6_RX: IPv6 UDP without a checksum is dropped.
+        let vouches = OuterChecksum.vouchesForInner(
+            OuterChecksum.ReceivePath(family: family, zeroChecksumsAccepted: false),
+            trust: config.underlay.trustUDPChecksum)
         for network in networks { try bringUp(taps[network.index]!, network) }
         // Pinned only when there is a CPU of our own for each worker, and only to CPUs we may use.
         let cpus = allowedCPUs()
@@ -224,10 +232,11 @@ public final class Router {
                 refusedSources: refused)
             let link = try UDPLink(
                 local: local, batchSize: batchSize, sendCapacity: max(batchSize, 64) + wiring.forwarder.maxFanOut,
-                pool: pool, gro: offloads)
+                pool: pool, gro: offloads, rawChecksums: sendsChecksums)
             links.append(link)
             let worker = wiring.worker(
-                devices: first.devices[w], link: link, batchSize: batchSize, maxFrame: maxFrame, offloads: offloads)
+                devices: first.devices[w], link: link, batchSize: batchSize, maxFrame: maxFrame, offloads: offloads,
+                outerChecksumVouches: vouches)
             loops.append(
                 try WorkerLoop(
                     worker: worker, cpu: workerCount <= cpus.count ? cpus[w] : nil, busyPollMicroseconds: config.busyPoll,
@@ -242,6 +251,8 @@ public final class Router {
             "udp_gso": "\(pool.map { $0.gsoSupported ? "on (\($0.count) source ports)" : "off (refused; \($0.count) source ports)" } ?? "off (raw socket)")",
             "udp_gro": "\(links.first?.gro == true ? "on" : "off")",
             "busy_poll": "\(config.busyPoll > 0 ? "\(config.busyPoll)us" : "off")",
+            "udp_checksum": "\(sendsChecksums ? "on" : "off")",
+            "trust_udp_checksum": "\(vouches ? "on (coalescer skips the inner sum)" : "off")",
         ]
     }
 

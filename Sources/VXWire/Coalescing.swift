@@ -15,7 +15,9 @@
 ///     NEEDS_CSUM packet again); one that fails is written on its own for the kernel to drop. A
 ///     segment whose checksum its sender left unfinished (the field holds exactly the
 ///     pseudo-header sum, see `InnerChecksum`) joins without the byte pass: the merged frame's
-///     checksum is the kernel's to complete anyway.
+///     checksum is the kernel's to complete anyway. So does a segment whose datagram's outer UDP
+///     checksum the kernel verified (`vouched`, by `OuterChecksum.vouchesForInner`): its bytes
+///     were checked on the way in.
 ///
 /// A frame written on its own keeps the caller's verdict on its checksum: with a `PartialChecksum`
 /// it goes out as NEEDS_CSUM (the kernel treats it as CHECKSUM_PARTIAL), else with an empty header.
@@ -80,11 +82,13 @@ public struct TCPCoalescer: ~Copyable {
     /// Offers frame `index` of the caller's list (belonging to network `tag`); calls `emit` for
     /// every group this closes. Frames must be offered in order; call `flush` after the last.
     /// `partial`: the frame's checksum is unfinished (`InnerChecksum.partial`), so written alone
-    /// it needs NEEDS_CSUM.
+    /// it needs NEEDS_CSUM. `vouched`: its datagram's outer checksum was verified
+    /// (`OuterChecksum.vouchesForInner`), so its TCP checksum is not summed again before it joins
+    /// a group (written alone it keeps its own checksum for the kernel to check).
     @inline(__always)
     public mutating func add(
         index: Int, tag: Int, frame: UnsafeMutableRawPointer, length: Int, partial: PartialChecksum = .none,
-        emit: (Group) -> Void
+        vouched: Bool = false, emit: (Group) -> Void
     ) {
         let shape = Self.shape(frame, length: length)
         if active, let shape, headIsCandidate, !closed, tag == self.tag, canAppend(frame, shape) {
@@ -92,12 +96,14 @@ public struct TCPCoalescer: ~Copyable {
                 if !Self.checksumValid(head, length: headLength, headShape) {
                     // The first frame is bad: out on its own, this one starts a new group.
                     flush(emit: emit)
-                    start(index: index, tag: tag, frame: frame, length: length, shape: shape, partial: partial)
+                    start(
+                        index: index, tag: tag, frame: frame, length: length, shape: shape, partial: partial,
+                        vouched: vouched)
                     return
                 }
                 headVerified = true
             }
-            if Self.checksumValid(frame, length: length, shape) {
+            if vouched || Self.checksumValid(frame, length: length, shape) {
                 pieces[count + 1] = FramePiece(base: frame + shape.headerLength, length: shape.payloadLength)
                 count += 1
                 payloadTotal += shape.payloadLength
@@ -109,11 +115,11 @@ public struct TCPCoalescer: ~Copyable {
             }
             // A bad segment ends the group and goes out alone, never as the head of a new one.
             flush(emit: emit)
-            start(index: index, tag: tag, frame: frame, length: length, shape: nil, partial: partial)
+            start(index: index, tag: tag, frame: frame, length: length, shape: nil, partial: partial, vouched: false)
             return
         }
         flush(emit: emit)
-        start(index: index, tag: tag, frame: frame, length: length, shape: shape, partial: partial)
+        start(index: index, tag: tag, frame: frame, length: length, shape: shape, partial: partial, vouched: vouched)
     }
 
     /// Emits the group in progress, if any.
@@ -131,12 +137,13 @@ public struct TCPCoalescer: ~Copyable {
 
     @inline(__always)
     mutating func start(
-        index: Int, tag: Int, frame: UnsafeMutableRawPointer, length: Int, shape: Shape?, partial: PartialChecksum
+        index: Int, tag: Int, frame: UnsafeMutableRawPointer, length: Int, shape: Shape?, partial: PartialChecksum,
+        vouched: Bool
     ) {
         active = true
         headPartial = partial
         closed = shape == nil || shape!.psh
-        headVerified = false
+        headVerified = vouched
         head = frame
         headLength = length
         headIsCandidate = shape != nil

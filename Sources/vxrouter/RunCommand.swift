@@ -64,6 +64,12 @@ struct Run: ParsableCommand {
     @Option(help: "Microseconds a worker keeps polling after traffic before it sleeps (0 = off, up to 10000): lower latency for request/response traffic at the cost of CPU while traffic flows; an idle router never spins. Overrides the config's `busy_poll`.")
     var busyPoll: Int?
 
+    @Option(name: .customLong("udp-checksum"), help: "Outer UDP checksums sent: auto (IPv6 always, IPv4 with offloads), true, or false (IPv4 only; costs UDP GSO). Overrides the config's `underlay.udp_checksum`.")
+    var udpChecksum: String?
+
+    @Option(name: .customLong("trust-udp-checksum"), help: "Let a verified outer UDP checksum stand for the inner TCP checksums of segments the coalescer merges: auto (IPv6 only), true (every peer sends outer checksums), false. Overrides the config's `underlay.trust_udp_checksum`.")
+    var trustUDPChecksum: String?
+
     @Option(help: "Cluster mode: etcd endpoints, http://HOST:PORT[,http://HOST:PORT…] (with --config, overrides cluster.endpoints).")
     var cluster: String?
 
@@ -93,6 +99,7 @@ struct Run: ParsableCommand {
             if let workers { loaded.workers = workers }
             if noOffloads { loaded.offloads = false }
             if let busyPoll { loaded.busyPoll = busyPoll }
+            try applyChecksumFlags(&loaded.underlay)
             try applyControlFlags(&loaded.control)
             try applyClusterFlags(&loaded)
             try loaded.validate()
@@ -119,10 +126,23 @@ struct Run: ParsableCommand {
             offloads: !noOffloads)
         config.networks[0].mac = mac
         config.busyPoll = busyPoll ?? 0
+        try applyChecksumFlags(&config.underlay)
         try applyControlFlags(&config.control)
         try applyClusterFlags(&config)
         try config.validate()
         return config
+    }
+
+    /// `--udp-checksum` and `--trust-udp-checksum` (auto, true or false).
+    func applyChecksumFlags(_ underlay: inout UnderlayConfig) throws {
+        func choice(_ text: String, _ flag: String) throws -> OuterChecksum.Choice {
+            guard let value = OuterChecksum.Choice(rawValue: text) else {
+                throw ValidationError("\(flag) \(text) must be auto, true or false")
+            }
+            return value
+        }
+        if let udpChecksum { underlay.udpChecksum = try choice(udpChecksum, "--udp-checksum") }
+        if let trustUDPChecksum { underlay.trustUDPChecksum = try choice(trustUDPChecksum, "--trust-udp-checksum") }
     }
 
     /// `--cluster URL[,URL…]` and `--cluster-name NAME`, checked by the rules the config uses.

@@ -95,11 +95,13 @@ struct AllocationTests {
         withExtendedLifetime(datapath) {}
     }
 
-    @Test func decapsulationWithGROAndCoalescing() {
+    /// `vouched`: the outer checksum stands for the inner ones, so the coalescer skips its sums.
+    @Test(arguments: [false, true])
+    func decapsulationWithGROAndCoalescing(vouched: Bool) {
         let datapath = Datapath()
         let device = ReplayDevice(frame: [0], perRead: 0)
         let link = ReplayUnderlay(datagrams: Self.datagrams(40), gro: true, source: Self.peer)
-        let worker = datapath.worker(device: device, link: link, offloads: true)
+        let worker = datapath.worker(device: device, link: link, offloads: true, outerChecksumVouches: vouched)
         let counted = allocations { _ = worker.serviceUnderlay(now: 2) }
         #expect(counted <= Self.allowed(packets: 2000 * 40), "\(counted) allocations for \(2000 * 40) datagrams")
         // 40 segments of 1334 bytes make one super-frame per receive.

@@ -34,7 +34,8 @@ final class Harness {
 
     init(
         _ specs: [NetworkSpec] = [NetworkSpec(vni: 42)], underlayMaxFrame: Int = 9000, ringCapacity: Int = 256,
-        batchSize: Int = 8, workerMaxFrame: Int? = nil, offloads: Bool = false, captureTap: CaptureTap? = nil
+        batchSize: Int = 8, workerMaxFrame: Int? = nil, offloads: Bool = false, captureTap: CaptureTap? = nil,
+        outerChecksumVouches: Bool = false
     ) {
         networks = specs.enumerated().map { index, spec in
             Network(
@@ -53,7 +54,8 @@ final class Harness {
         taps = networks.map { _ in FakeTap(virtioHeaders: offloads) }
         worker = wiring.worker(
             devices: taps, link: link, batchSize: batchSize,
-            maxFrame: workerMaxFrame ?? WorkerWiring.maxFrame(of: networks), offloads: offloads)
+            maxFrame: workerMaxFrame ?? WorkerWiring.maxFrame(of: networks), offloads: offloads,
+            outerChecksumVouches: outerChecksumVouches)
     }
 
     func remote(_ text: String) -> RemoteIndex { remotes.intern(IPAddress(text)!)! }

@@ -32,8 +32,10 @@ public final class SteadyDatapath {
 
     /// A worker over `device` and `link`, as the router makes one.
     public func worker<Device: FrameDevice, Link: Underlay>(
-        device: Device, link: Link, batchSize: Int = 64, offloads: Bool = false
+        device: Device, link: Link, batchSize: Int = 64, offloads: Bool = false, outerChecksumVouches: Bool = false
     ) -> Worker<Device, Link> {
-        wiring.worker(devices: [device], link: link, batchSize: batchSize, maxFrame: network.maxFrame, offloads: offloads)
+        wiring.worker(
+            devices: [device], link: link, batchSize: batchSize, maxFrame: network.maxFrame, offloads: offloads,
+            outerChecksumVouches: outerChecksumVouches)
     }
 }

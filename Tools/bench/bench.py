@@ -13,6 +13,9 @@ UDP 4789, overlay MTU 1450):
   vxr-offloads  vxrouter in each host with TAP offloads (n/a until `vxrouter run --help` shows
                 --no-offloads, i.e. until the router has them)
   vxr-plain     vxrouter in each host without TAP offloads (--no-offloads when the flag exists)
+  vxr-trust     (only with --only) vxr-offloads with --trust-udp-checksum true: the coalescer
+                merges segments without summing them, trusting the verified outer checksum (an
+                A/B against vxr-offloads in the same run)
   ovs           Open vSwitch's userspace datapath (datapath_type=netdev): its own ovsdb-server and
                 ovs-vswitchd per host, br-int (overlay address, vxlan port) + br-phy (underlay veth)
 
@@ -60,11 +63,14 @@ VNI = 42
 PORT = 4789
 OVERLAY_MTU = 1450
 
-TOPOLOGIES = ["veth", "kernel", "vxr-offloads", "vxr-plain", "ovs"]
+TOPOLOGIES = ["veth", "kernel", "vxr-offloads", "vxr-trust", "vxr-plain", "ovs"]
+# What a run without --only measures (vxr-trust is an A/B variant, asked for by name).
+DEFAULT_TOPOLOGIES = ["veth", "kernel", "vxr-offloads", "vxr-plain", "ovs"]
 TITLES = {
     "veth": "plain veth (ceiling)",
     "kernel": "Linux kernel vxlan (anchor)",
     "vxr-offloads": "vxrouter, TAP offloads on",
+    "vxr-trust": "vxrouter, offloads on, outer checksums trusted",
     "vxr-plain": "vxrouter, TAP offloads off",
     "ovs": "Open vSwitch userspace (netdev)",
 }
@@ -229,10 +235,14 @@ def setup_kernel(lab, context):
     return OVERLAY[1]
 
 
-def setup_vxrouter(lab, context, offloads):
+def setup_vxrouter(lab, context, offloads, trust=False):
     flags = []
     if context["has_offload_flag"] and not offloads:
         flags = ["--no-offloads"]
+    if trust:
+        if "--trust-udp-checksum" not in context["help_text"]:
+            raise Failure("this router has no --trust-udp-checksum")
+        flags += ["--trust-udp-checksum", "true"]
     if context.get("has_no_control_flag"):
         flags.append("--no-control")
     for side, host, local, remote, overlay in zip("ab", lab.hosts, UNDERLAY, reversed(UNDERLAY), OVERLAY):
@@ -646,7 +656,7 @@ def main():
         args.seconds = 2 if args.quick else 5
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    selected = TOPOLOGIES if not args.only else [t.strip() for t in args.only.split(",") if t.strip()]
+    selected = DEFAULT_TOPOLOGIES if not args.only else [t.strip() for t in args.only.split(",") if t.strip()]
     for t in selected:
         if t not in TOPOLOGIES:
             parser.error(f"unknown topology {t!r}; known: {', '.join(TOPOLOGIES)}")
@@ -669,6 +679,7 @@ def main():
     context = {
         "vxrouter": vxrouter,
         "has_offload_flag": "--no-offloads" in help_text,
+        "help_text": help_text,
         # The default control socket is one path for every namespace: the benchmark needs no control.
         "has_no_control_flag": "--no-control" in help_text,
         "vxload": vxload,
@@ -709,6 +720,8 @@ def main():
                     target = setup_kernel(lab, context)
                 elif topology == "vxr-offloads":
                     target = setup_vxrouter(lab, context, offloads=True)
+                elif topology == "vxr-trust":
+                    target = setup_vxrouter(lab, context, offloads=True, trust=True)
                 elif topology == "vxr-plain":
                     target = setup_vxrouter(lab, context, offloads=False)
                 else:
