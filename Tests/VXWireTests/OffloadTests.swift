@@ -404,8 +404,11 @@ struct CoalescingTests {
         var bytes: [UInt8]
     }
 
-    /// Offers `frames` (each with a network tag) to a coalescer and returns each group written.
-    func coalesce(_ frames: [[UInt8]], tags: [Int]? = nil, partials: [PartialChecksum]? = nil) -> [Emitted] {
+    /// Offers `frames` (each with a network tag; all vouched for by a verified outer checksum, or
+    /// none) to a coalescer and returns each group written.
+    func coalesce(
+        _ frames: [[UInt8]], tags: [Int]? = nil, partials: [PartialChecksum]? = nil, vouched: Bool = false
+    ) -> [Emitted] {
         var coalescer = TCPCoalescer()
         let buffers = frames.map { frame -> UnsafeMutableRawBufferPointer in
             let b = UnsafeMutableRawBufferPointer.allocate(byteCount: frame.count, alignment: 8)
@@ -421,7 +424,7 @@ struct CoalescingTests {
         for k in buffers.indices {
             coalescer.add(
                 index: k, tag: tags?[k] ?? 0, frame: buffers[k].baseAddress!, length: buffers[k].count,
-                partial: partials?[k] ?? .none, emit: emit)
+                partial: partials?[k] ?? .none, vouched: vouched, emit: emit)
         }
         coalescer.flush(emit: emit)
         return out

@@ -68,32 +68,9 @@ struct OuterChecksumRuleTests {
 
 @Suite("TCP coalescing with vouched outer checksums")
 struct VouchedCoalescingTests {
-    struct Written {
-        var count: Int
-        var bytes: [UInt8]
-    }
-
-    /// Offers `frames` to a coalescer, each vouched for or not, and returns the groups' sizes and
-    /// bytes.
-    func coalesce(_ frames: [[UInt8]], vouched: Bool) -> [Written] {
-        var coalescer = TCPCoalescer()
-        let buffers = frames.map { frame -> UnsafeMutableRawBufferPointer in
-            let b = UnsafeMutableRawBufferPointer.allocate(byteCount: frame.count, alignment: 8)
-            b.copyBytes(from: frame)
-            return b
-        }
-        defer { for b in buffers { b.deallocate() } }
-        var out: [Written] = []
-        let emit: (TCPCoalescer.Group) -> Void = { group in
-            let bytes = group.pieces.flatMap { Array(UnsafeRawBufferPointer(start: $0.base, count: $0.length)) }
-            out.append(Written(count: group.count, bytes: bytes))
-        }
-        for k in buffers.indices {
-            coalescer.add(
-                index: k, tag: 0, frame: buffers[k].baseAddress!, length: buffers[k].count, vouched: vouched, emit: emit)
-        }
-        coalescer.flush(emit: emit)
-        return out
+    /// The coalescing tests' harness, with every segment vouched for or none.
+    func coalesce(_ frames: [[UInt8]], vouched: Bool) -> [CoalescingTests.Emitted] {
+        CoalescingTests().coalesce(frames, vouched: vouched)
     }
 
     func segments(_ count: Int, v6: Bool, bad: Set<Int> = []) -> [[UInt8]] {
