@@ -116,6 +116,19 @@ func servedVNIs(_ options: EndpointOptions) throws -> [VNI] {
     try options.call(NetworkList.self, "GET", APIPath.networks, printJSON: false).networks.compactMap { VNI(Int($0.vni)) }
 }
 
+/// A per-network listing: GET `path(vni)` for `vni`, or for every network the router serves.
+/// With --json it prints them (the one body, or `{"networks": [...]}`) and returns nil; otherwise
+/// it returns them for a table.
+func listPerNetwork<Body: Codable>(
+    _ type: Body.Type, vni: VNI?, _ options: EndpointOptions, path: (UInt32) -> String
+) throws -> [Body]? {
+    let vnis = try vni.map { [$0] } ?? servedVNIs(options)
+    let lists = try vnis.map { try options.call(Body.self, "GET", path($0.rawValue), printJSON: false) }
+    guard options.json else { return lists }
+    if vni == nil { try printJSON(PerNetwork(networks: lists)) } else { try printJSON(lists[0]) }
+    return nil
+}
+
 /// `{"networks": [...]}`: the --json form of a listing over every network.
 struct PerNetwork<Body: Encodable>: Encodable {
     var networks: [Body]

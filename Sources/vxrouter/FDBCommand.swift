@@ -15,12 +15,7 @@ struct FDB: ParsableCommand {
         @OptionGroup var options: EndpointOptions
 
         func run() throws {
-            let vnis = try vni.map { [$0] } ?? servedVNIs(options)
-            let lists = try vnis.map { try options.call(FDBList.self, "GET", APIPath.fdb($0.rawValue), printJSON: false) }
-            if options.json {
-                if vni == nil { try printJSON(PerNetwork(networks: lists)) } else { try printJSON(lists[0]) }
-                return
-            }
+            guard let lists = try listPerNetwork(FDBList.self, vni: vni, options, path: { APIPath.fdb($0) }) else { return }
             var rows: [[String]] = []
             for list in lists {
                 for entry in list.entries {
@@ -40,14 +35,8 @@ struct FDB: ParsableCommand {
         @OptionGroup var options: EndpointOptions
 
         func run() throws {
-            let vnis = try vni.map { [$0] } ?? servedVNIs(options)
-            let lists = try vnis.map {
-                try options.call(StationList.self, "GET", APIPath.stations($0.rawValue), printJSON: false)
-            }
-            if options.json {
-                if vni == nil { try printJSON(PerNetwork(networks: lists)) } else { try printJSON(lists[0]) }
-                return
-            }
+            guard let lists = try listPerNetwork(StationList.self, vni: vni, options, path: { APIPath.stations($0) })
+            else { return }
             var rows: [[String]] = []
             for list in lists {
                 for station in list.stations {

@@ -14,12 +14,7 @@ struct Flood: ParsableCommand {
         @OptionGroup var options: EndpointOptions
 
         func run() throws {
-            let vnis = try vni.map { [$0] } ?? servedVNIs(options)
-            let lists = try vnis.map { try options.call(FloodList.self, "GET", APIPath.flood($0.rawValue), printJSON: false) }
-            if options.json {
-                if vni == nil { try printJSON(PerNetwork(networks: lists)) } else { try printJSON(lists[0]) }
-                return
-            }
+            guard let lists = try listPerNetwork(FloodList.self, vni: vni, options, path: { APIPath.flood($0) }) else { return }
             printTable(["VNI", "REMOTE"], lists.flatMap { list in list.remotes.map { [String(list.vni), $0] } })
         }
     }
