@@ -91,9 +91,4 @@ public struct LocalStations: Sendable {
         stations = [:]
         refused = 0
     }
-
-    /// MAC → its IPs, sorted: what cluster mode publishes.
-    public var published: [MACAddress: [IPAddress]] {
-        stations.mapValues { $0.addresses.keys.sorted() }
-    }
 }
