@@ -20,6 +20,8 @@ public struct RouterConfig: Sendable, Equatable {
     /// 0 = never spin. Idle workers always sleep.
     public var busyPoll: Int = 0
     public static let busyPollRange: ClosedRange<Int> = 0...10_000
+    /// Which worker a packet goes to (`steering`).
+    public var steering: Steering = .auto
     /// A capture started with the router (the `capture:` section with a `file`); nil = none.
     public var capture: CaptureSpec?
     /// Where `POST /v1/capture` writes its files (`capture.directory`).
@@ -39,6 +41,19 @@ public struct RouterConfig: Sendable, Equatable {
         self.offloads = offloads
         self.capture = capture
     }
+}
+
+/// Which worker a packet goes to (README "CPU steering").
+public enum Steering: String, Sendable, CaseIterable {
+    /// `cpu` where each worker has a CPU of its own and the kernel takes the BPF programs, else
+    /// `flow` (and the start-up log says why).
+    case auto
+    /// The worker pinned to the CPU the packet is on: a BPF program picks the TAP queue for frames
+    /// the host sends and the receive socket for datagrams, so no hand-off crosses CPUs. A busy flow
+    /// keeps its worker until it pauses, so it is never reordered.
+    case cpu
+    /// The kernel's pick by flow: the TAP's automatic flow steering and SO_REUSEPORT's hash.
+    case flow
 }
 
 /// Where the control endpoint listens and who may change things through it.

@@ -61,6 +61,7 @@ public enum ConfigDiff {
         ("workers", { $0.workers != $1.workers }),
         ("offloads", { $0.offloads != $1.offloads }),
         ("busy_poll", { $0.busyPoll != $1.busyPoll }),
+        ("steering", { $0.steering != $1.steering }),
         ("control.enabled", { $0.control.enabled != $1.control.enabled }),
         ("control.listen", { $0.control.listen != $1.control.listen }),
         ("control.token_file", { $0.control.tokenFile != $1.control.tokenFile }),

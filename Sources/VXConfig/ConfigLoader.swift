@@ -115,7 +115,7 @@ public enum ConfigLoader {
 
 enum ConfigKeys {
     static let root = [
-        "underlay", "workers", "networks", "control", "offloads", "busy_poll", "capture", "metrics", "cluster",
+        "underlay", "workers", "networks", "control", "offloads", "busy_poll", "steering", "capture", "metrics", "cluster",
     ]
     /// The API's capture request and where `POST /v1/capture` writes (one key list for both).
     static let capture = ["directory"] + CaptureRequestRule.keys

@@ -106,6 +106,15 @@ struct ConfigField {
 
     func string() throws(ConfigError) -> String { try text(expected: "a string").text }
 
+    /// One of an enumeration's names (`steering: cpu`).
+    func oneOf<Choice: RawRepresentable & CaseIterable>(_: Choice.Type) throws(ConfigError) -> Choice
+    where Choice.RawValue == String {
+        let names = Choice.allCases.map(\.rawValue)
+        let expected = names.dropLast().joined(separator: ", ") + " or " + names.last!
+        guard let choice = Choice(rawValue: try text(expected: expected).text) else { throw typeError(expected: expected) }
+        return choice
+    }
+
     func address() throws(ConfigError) -> IPAddress {
         let text = try text(expected: "an IP address").text
         guard let address = IPAddress(text) else {

@@ -18,6 +18,7 @@ extension ConfigReader {
         let underlay = try underlayConfig(required(top, "underlay"))
         let offloads = try optional(top, "offloads")?.bool() ?? true
         let busyPoll = try optional(top, "busy_poll")?.integer(in: RouterConfig.busyPollRange) ?? 0
+        let steering = try optional(top, "steering")?.oneOf(Steering.self) ?? .auto
         let workers = try optional(top, "workers")?.autoOrInteger(in: ConfigLimits.workers)
         var networks: [NetworkConfig] = []
         for field in try elements(required(top, "networks"), expected: "networks") {
@@ -36,6 +37,7 @@ extension ConfigReader {
         config.metrics = metrics
         config.captureDirectory = directory
         config.busyPoll = busyPoll
+        config.steering = steering
         if let field = optional(top, "cluster") { config.cluster = try clusterConfig(field) }
         return config
     }

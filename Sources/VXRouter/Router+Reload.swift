@@ -178,6 +178,7 @@ extension Router {
                     net, slot: slot, underlayMTU: underlayMTU, underlayMaxFrame: underlayMaxFrame, logger: logger)
                 let tap = try TapInterface(name: net.tap, queueCount: loops.count, offloads: config.offloads)
                 opened.append((slot, tap, network, net))
+                if let steeredCPUs { try CPUSteering.steer(tap, workerCPUs: steeredCPUs) }
                 settings[slot] = net
                 try bringUp(tap, network)
             }

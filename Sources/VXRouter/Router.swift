@@ -64,6 +64,9 @@ public final class Router {
     private(set) var pool: UDPSendPool?
     /// What the offloads came to, for the start-up log.
     private var offloadSummary: Logger.Metadata = [:]
+    /// With CPU steering on, worker w's CPU at index w (a TAP a reload adds is steered the same
+    /// way); nil with the kernel's flow steering.
+    private(set) var steeredCPUs: [Int]?
     var loops: [WorkerLoop] = []
     private var rings: [SPSCRing<LearnEvent>] = []
     /// Per worker; written by that worker, read (summed) here.
@@ -245,7 +248,9 @@ public final class Router {
             counters.append(wiring.counters)
             remoteCounters.append(wiring.remoteCounters)
         }
+        let steering = try startSteering(pinnedTo: workerCount <= cpus.count ? Array(cpus.prefix(workerCount)) : nil)
         offloadSummary = [
+            "steering": "\(steering)",
             "offloads": "\(offloads ? "on" : "off")",
             "tap": "\(offloads ? taps.compactMap { $0.map { "\($0.name):\($0.offloads)" } }.joined(separator: " ") : "plain")",
             "udp_gso": "\(pool.map { $0.gsoSupported ? "on (\($0.count) source ports)" : "off (refused; \($0.count) source ports)" } ?? "off (raw socket)")",
@@ -254,6 +259,42 @@ public final class Router {
             "udp_checksum": "\(sendsChecksums ? "on" : "off")",
             "trust_udp_checksum": "\(vouches ? "on (coalescer skips the inner sum)" : "off")",
         ]
+    }
+
+    /// CPU steering (README "CPU steering") on every TAP and the receive sockets, as `steering` asks;
+    /// `workerCPUs` is nil when the workers are not pinned. Returns what the start-up log says.
+    /// `cpu` that cannot be had stops the start; `auto` falls back to the kernel's flow steering.
+    private func startSteering(pinnedTo workerCPUs: [Int]?) throws -> String {
+        if config.steering == .flow {
+            steerTapsByFlow()
+            return "flow"
+        }
+        let unavailable: String
+        if let workerCPUs, workerCPUs.count > 1 {
+            do {
+                for tap in taps { if let tap { try CPUSteering.steer(tap, workerCPUs: workerCPUs) } }
+                if let first = links.first {
+                    try CPUSteering.steer(receiveGroup: first.receiveFD, workerCPUs: workerCPUs)
+                }
+                steeredCPUs = workerCPUs
+                return "cpu (\(workerCPUs.map(String.init).joined(separator: ",")))"
+            } catch {
+                unavailable = "\(error)"
+            }
+        } else {
+            unavailable = workerCPUs == nil
+                ? "the workers are not pinned: more workers than CPUs to pin them to"
+                : "one worker"
+        }
+        if config.steering == .cpu { throw RouterError.steeringUnavailable(unavailable) }
+        steerTapsByFlow()
+        return "flow (cpu steering: \(unavailable))"
+    }
+
+    /// A TAP made elsewhere (persistent) may still carry the program of an earlier run. Best
+    /// effort: a kernel without steering programs (before 4.16) has none to take away.
+    private func steerTapsByFlow() {
+        for tap in taps { if let tap, !tap.createdHere { try? CPUSteering.steerByFlow(tap) } }
     }
 
     /// A network's TAP made ready: its MAC, MTU, address, and link up.
@@ -534,6 +575,7 @@ public enum RouterError: Error, CustomStringConvertible {
     case localAddressMissing(IPAddress)
     case underlayMTUTooSmall(Int)
     case staticEntriesExceedMax(VNI)
+    case steeringUnavailable(String)
 
     public var description: String {
         switch self {
@@ -543,6 +585,8 @@ public enum RouterError: Error, CustomStringConvertible {
             "underlay MTU \(mtu) leaves no room for an inner frame after VXLAN overhead"
         case .staticEntriesExceedMax(let vni):
             "networks[vni \(vni)]: more static fdb entries than max_entries"
+        case .steeringUnavailable(let reason):
+            "steering: cpu is not available (\(reason)); use auto or flow"
         }
     }
 }

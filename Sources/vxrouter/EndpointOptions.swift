@@ -143,6 +143,8 @@ extension VNI: ExpressibleByArgument {
     }
 }
 
+extension Steering: ExpressibleByArgument {}
+
 extension MACAddress: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }

@@ -64,6 +64,9 @@ struct Run: ParsableCommand {
     @Option(help: "Microseconds a worker keeps polling after traffic before it sleeps (0 = off, up to 10000): lower latency for request/response traffic at the cost of CPU while traffic flows; an idle router never spins. Overrides the config's `busy_poll`.")
     var busyPoll: Int?
 
+    @Option(help: "Which worker a packet goes to: auto (cpu where each worker has a CPU of its own), cpu (the worker pinned to the CPU the packet is on), or flow (the kernel's pick by flow). Overrides the config's `steering`.")
+    var steering: Steering?
+
     @Option(name: .customLong("udp-checksum"), help: "Outer UDP checksums sent: auto (IPv6 always, IPv4 with offloads), true, or false (IPv4 only; costs UDP GSO). Overrides the config's `underlay.udp_checksum`.")
     var udpChecksum: String?
 
@@ -99,6 +102,7 @@ struct Run: ParsableCommand {
             if let workers { loaded.workers = workers }
             if noOffloads { loaded.offloads = false }
             if let busyPoll { loaded.busyPoll = busyPoll }
+            if let steering { loaded.steering = steering }
             try applyChecksumFlags(&loaded.underlay)
             try applyControlFlags(&loaded.control)
             try applyClusterFlags(&loaded)
@@ -126,6 +130,7 @@ struct Run: ParsableCommand {
             offloads: !noOffloads)
         config.networks[0].mac = mac
         config.busyPoll = busyPoll ?? 0
+        config.steering = steering ?? .auto
         try applyChecksumFlags(&config.underlay)
         try applyControlFlags(&config.control)
         try applyClusterFlags(&config)
@@ -219,4 +224,3 @@ struct Run: ParsableCommand {
         try router.run()
     }
 }
-

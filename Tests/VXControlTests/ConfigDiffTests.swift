@@ -123,6 +123,7 @@ private func changeList(_ edit: (inout RouterConfig) -> Void) throws -> [ConfigC
         "workers": { $0.workers = 3 },
         "offloads": { $0.offloads.toggle() },
         "busy_poll": { $0.busyPoll = 50 },
+        "steering": { $0.steering = .flow },
         "control.enabled": { $0.control.enabled.toggle() },
         "control.listen": { $0.control.listen = .unix(path: "/tmp/other.sock") },
         "control.token_file": { $0.control.tokenFile = "/tmp/token" },
@@ -137,7 +138,7 @@ private func changeList(_ edit: (inout RouterConfig) -> Void) throws -> [ConfigC
 
     @Test(arguments: [
         "underlay.local", "underlay.port", "underlay.source_ports", "underlay.mtu", "workers", "offloads", "busy_poll",
-        "control.enabled", "control.listen", "control.token_file", "control.group", "metrics.listen", "cluster",
+        "steering", "control.enabled", "control.listen", "control.token_file", "control.group", "metrics.listen", "cluster",
         "networks[0].tap", "networks[0].mtu", "networks[0].address", "networks[0].mac",
     ])
     func restartOnlyKeyIsRefused(key: String) throws {

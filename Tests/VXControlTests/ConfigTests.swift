@@ -244,7 +244,7 @@ private let documentedConfig = RouterConfig(
     @Test func unknownKeysAreNamedWithTheAllowedOnes() {
         expectError(
             "underlay: { local: 10.0.0.1 }\nnetwork: []\n", path: "network", line: 2,
-            reason: "unknown key (allowed: underlay, workers, networks, control, offloads, busy_poll, capture, metrics, cluster)")
+            reason: "unknown key (allowed: underlay, workers, networks, control, offloads, busy_poll, steering, capture, metrics, cluster)")
         expectError(
             underlay("prot: 4789"), path: "underlay.prot", line: 3, reason: "allowed: local, port, source_ports, mtu")
         expectError(
@@ -380,6 +380,17 @@ private let documentedConfig = RouterConfig(
         expectError(head + "busy_poll: -1\n", path: "busy_poll", reason: "-1 is out of range (0-10000)")
         expectError(head + "busy_poll: 200us\n", path: "busy_poll", reason: "expected an integer")
         expectError(head + "busy_poll: true\n", path: "busy_poll", reason: "expected an integer")
+    }
+
+    @Test func steering() throws {
+        let head = "underlay: { local: 10.0.0.1 }\nnetworks: [{ vni: 1, tap: a }]\n"
+        #expect(try ConfigLoader.parse(yaml: head).steering == .auto, "cpu where it can be had")
+        #expect(try ConfigLoader.parse(yaml: head + "steering: cpu\n").steering == .cpu)
+        #expect(try ConfigLoader.parse(yaml: head + "steering: flow\n").steering == .flow)
+        #expect(try ConfigLoader.parse(yaml: head + "steering: auto\n").steering == .auto)
+        expectError(head + "steering: rss\n", path: "steering", line: 3, reason: "expected auto, cpu or flow, got \"rss\"")
+        #expect(try ConfigLoader.parse(yaml: head + "steering: \"cpu\"\n").steering == .cpu)
+        expectError(head + "steering: [cpu]\n", path: "steering", reason: "expected auto, cpu or flow")
     }
 }
 

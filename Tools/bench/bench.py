@@ -16,6 +16,8 @@ UDP 4789, overlay MTU 1450):
   vxr-trust     (only with --only) vxr-offloads with --trust-udp-checksum true: the coalescer
                 merges segments without summing them, trusting the verified outer checksum (an
                 A/B against vxr-offloads in the same run)
+  vxr-flow      (only with --only) vxr-offloads with --steering flow: the kernel picks each
+                packet's worker by flow instead of by CPU (an A/B against vxr-offloads)
   ovs           Open vSwitch's userspace datapath (datapath_type=netdev): its own ovsdb-server and
                 ovs-vswitchd per host, br-int (overlay address, vxlan port) + br-phy (underlay veth)
 
@@ -63,14 +65,15 @@ VNI = 42
 PORT = 4789
 OVERLAY_MTU = 1450
 
-TOPOLOGIES = ["veth", "kernel", "vxr-offloads", "vxr-trust", "vxr-plain", "ovs"]
-# What a run without --only measures (vxr-trust is an A/B variant, asked for by name).
+TOPOLOGIES = ["veth", "kernel", "vxr-offloads", "vxr-trust", "vxr-flow", "vxr-plain", "ovs"]
+# What a run without --only measures (vxr-trust and vxr-flow are A/B variants, asked for by name).
 DEFAULT_TOPOLOGIES = ["veth", "kernel", "vxr-offloads", "vxr-plain", "ovs"]
 TITLES = {
     "veth": "plain veth (ceiling)",
     "kernel": "Linux kernel vxlan (anchor)",
     "vxr-offloads": "vxrouter, TAP offloads on",
     "vxr-trust": "vxrouter, offloads on, outer checksums trusted",
+    "vxr-flow": "vxrouter, offloads on, steered by flow not CPU",
     "vxr-plain": "vxrouter, TAP offloads off",
     "ovs": "Open vSwitch userspace (netdev)",
 }
@@ -235,14 +238,15 @@ def setup_kernel(lab, context):
     return OVERLAY[1]
 
 
-def setup_vxrouter(lab, context, offloads, trust=False):
+def setup_vxrouter(lab, context, offloads, variant=()):
+    """`variant`: extra `run` flags of an A/B row, e.g. ("--steering", "flow")."""
     flags = []
     if context["has_offload_flag"] and not offloads:
         flags = ["--no-offloads"]
-    if trust:
-        if "--trust-udp-checksum" not in context["help_text"]:
-            raise Failure("this router has no --trust-udp-checksum")
-        flags += ["--trust-udp-checksum", "true"]
+    if variant:
+        if variant[0] not in context["help_text"]:
+            raise Failure(f"this router has no {variant[0]}")
+        flags += list(variant)
     if context.get("has_no_control_flag"):
         flags.append("--no-control")
     for side, host, local, remote, overlay in zip("ab", lab.hosts, UNDERLAY, reversed(UNDERLAY), OVERLAY):
@@ -721,7 +725,9 @@ def main():
                 elif topology == "vxr-offloads":
                     target = setup_vxrouter(lab, context, offloads=True)
                 elif topology == "vxr-trust":
-                    target = setup_vxrouter(lab, context, offloads=True, trust=True)
+                    target = setup_vxrouter(lab, context, offloads=True, variant=("--trust-udp-checksum", "true"))
+                elif topology == "vxr-flow":
+                    target = setup_vxrouter(lab, context, offloads=True, variant=("--steering", "flow"))
                 elif topology == "vxr-plain":
                     target = setup_vxrouter(lab, context, offloads=False)
                 else:

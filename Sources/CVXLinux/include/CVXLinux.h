@@ -72,6 +72,13 @@ int vx_if_add_ipv6(const char *name, const uint8_t address[16], int prefix_lengt
 // socket must not queue a copy of every UDP datagram the host receives.
 int vx_attach_drop_all_filter(int fd);
 
+// CPU steering (steering.c): the TAP's queue and the receive socket chosen by the CPU a packet is on,
+// `worker_cpus[w]` being the CPU worker w is pinned to. 0 or -errno.
+int vx_tap_steer_by_cpu(int tap_fd, const int *worker_cpus, int workers, uint32_t sticky_ns);
+int vx_reuseport_steer_by_cpu(int socket_fd, const int *worker_cpus, int workers);
+// Takes a TAP's steering program away (a persistent TAP keeps it across our restarts).
+int vx_tap_steer_by_flow(int tap_fd);
+
 // signalfd/eventfd headers are not in the Glibc module map.
 int vx_signalfd_for(const int *signals, int count); // also blocks them in the calling thread
 int vx_block_signals(const int *signals, int count);

@@ -1,0 +1,47 @@
+// CPU steering (README "CPU steering"): each packet goes to the worker pinned to the CPU it is on,
+// so the wake-up that hands it to userspace stays on that CPU instead of crossing to another one
+// (~50 µs on a VM whose other vCPU is halted). The BPF programs are in CVXLinux/steering.c.
+import CVXLinux
+
+public enum CPUSteering {
+    /// How long a flow must have been idle before its frames follow its sender to another CPU's
+    /// queue: while it is busy it keeps the queue (and the worker) it has, so two workers never
+    /// hold parts of it at once and it is not reordered — unless a frame waits in a TAP queue for
+    /// longer than this. 2 ms was not enough on a starved 2-vCPU machine (a sender moved between
+    /// CPUs every millisecond, both CPUs busy: 219 of 240,000 frames reordered); 20 ms gave none.
+    /// A new flow (a new connection, a new ping) starts on its sender's CPU at once.
+    public static let stickyNanoseconds: UInt32 = 20_000_000
+
+    /// The TAP's queue for a frame the host sends is the one of the worker pinned to the sending
+    /// CPU (`workerCPUs[w]` is worker w's CPU, and queue w is worker w's): one program per TAP,
+    /// set through any of its queues.
+    public static func steer(_ tap: TapInterface, workerCPUs: [Int]) throws(SystemError) {
+        guard let queue = tap.queues.first else { return }
+        let cpus = workerCPUs.map(Int32.init)
+        _ = try cpus.withUnsafeBufferPointer { (buffer) throws(SystemError) -> Int32 in
+            try shimCall("TUNSETSTEERINGEBPF", context: "steer \(tap.name) by CPU") {
+                vx_tap_steer_by_cpu(queue.fd.rawValue, buffer.baseAddress, Int32(buffer.count), stickyNanoseconds)
+            }
+        }
+    }
+
+    /// The kernel's own flow steering again: a persistent TAP keeps a program across restarts.
+    public static func steerByFlow(_ tap: TapInterface) throws(SystemError) {
+        guard let queue = tap.queues.first else { return }
+        _ = try shimCall("TUNSETSTEERINGEBPF", context: "steer \(tap.name) by flow") {
+            vx_tap_steer_by_flow(queue.fd.rawValue)
+        }
+    }
+
+    /// A datagram goes to the receive socket of the worker pinned to the CPU that received it;
+    /// `receiveGroup` is any socket of the SO_REUSEPORT group, whose sockets joined it in worker
+    /// order. A CPU without a worker leaves the choice to the kernel's hash.
+    public static func steer(receiveGroup socket: FileDescriptor, workerCPUs: [Int]) throws(SystemError) {
+        let cpus = workerCPUs.map(Int32.init)
+        _ = try cpus.withUnsafeBufferPointer { (buffer) throws(SystemError) -> Int32 in
+            try shimCall("SO_ATTACH_REUSEPORT_CBPF", context: "steer the receive sockets by CPU") {
+                vx_reuseport_steer_by_cpu(socket.rawValue, buffer.baseAddress, Int32(buffer.count))
+            }
+        }
+    }
+}
