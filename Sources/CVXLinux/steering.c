@@ -61,7 +61,7 @@ static int map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uin
 
 enum { HASH = offsetof(struct __sk_buff, hash) };
 
-int vx_tap_steer_by_cpu(int tap_fd, const int *worker_cpus, int workers, uint32_t sticky_ns) {
+int vx_tap_steering_program(const int *worker_cpus, int workers, uint32_t sticky_ns) {
     if (workers <= 0 || workers > 1024 || sticky_ns > INT32_MAX) return -EINVAL;
     int max_cpu = 0;
     for (int w = 0; w < workers; w++) {
@@ -153,13 +153,32 @@ int vx_tap_steer_by_cpu(int tap_fd, const int *worker_cpus, int workers, uint32_
     attr.insn_cnt = sizeof(program) / sizeof(program[0]);
     attr.license = (uint64_t)(uintptr_t)"GPL";
     int prog = bpf_call(BPF_PROG_LOAD, &attr);
-    // The program holds its maps, and the TAP the program: neither fd is needed afterwards.
+    // The program holds its maps: their fds are not needed afterwards.
     close(cpu_map);
     close(flow_map);
+    return prog;
+}
+
+int vx_tap_steer_by_cpu(int tap_fd, const int *worker_cpus, int workers, uint32_t sticky_ns) {
+    int prog = vx_tap_steering_program(worker_cpus, workers, sticky_ns);
     if (prog < 0) return prog;
+    // The TAP holds the program.
     int rc = ioctl(tap_fd, TUNSETSTEERINGEBPF, &prog) < 0 ? -errno : 0;
     close(prog);
     return rc;
+}
+
+int vx_bpf_test_run(int prog_fd, const void *frame, uint32_t length, uint32_t *result) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.test.prog_fd = (uint32_t)prog_fd;
+    attr.test.data_in = (uint64_t)(uintptr_t)frame;
+    attr.test.data_size_in = length;
+    attr.test.repeat = 1;
+    int rc = bpf_call(BPF_PROG_TEST_RUN, &attr);
+    if (rc < 0) return rc;
+    *result = attr.test.retval;
+    return 0;
 }
 
 int vx_tap_steer_by_flow(int tap_fd) {

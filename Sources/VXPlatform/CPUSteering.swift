@@ -44,4 +44,36 @@ public enum CPUSteering {
             }
         }
     }
+
+    /// The TAP's program loaded on its own, to be run over frames on the calling thread's CPU
+    /// (BPF_PROG_TEST_RUN): what it would choose, without a TAP. For the tests.
+    public final class TapProgram {
+        private let fd: FileDescriptor
+
+        public init(workerCPUs: [Int], stickyNanoseconds: UInt32 = CPUSteering.stickyNanoseconds) throws(SystemError) {
+            let cpus = workerCPUs.map(Int32.init)
+            let raw = try cpus.withUnsafeBufferPointer { (buffer) throws(SystemError) -> Int32 in
+                try shimCall("BPF_PROG_LOAD", context: "the TAP steering program") {
+                    vx_tap_steering_program(buffer.baseAddress, Int32(buffer.count), stickyNanoseconds)
+                }
+            }
+            fd = FileDescriptor(rawValue: raw)
+        }
+
+        deinit { fd.close() }
+
+        /// The queue the program picks for `frame` (before the kernel takes it modulo the queues),
+        /// sent from the CPU this thread runs on.
+        public func queue(for frame: [UInt8]) throws(SystemError) -> UInt32 {
+            // A test run strips an Ethernet header before the program sees the data (a socket
+            // filter's view), where a TAP shows it the whole frame: 14 bytes in front stand for
+            // the header that is stripped.
+            let input = [UInt8](repeating: 0, count: 14) + frame
+            var result: UInt32 = 0
+            _ = try shimCall("BPF_PROG_TEST_RUN", context: "the TAP steering program") {
+                input.withUnsafeBytes { vx_bpf_test_run(fd.rawValue, $0.baseAddress, UInt32($0.count), &result) }
+            }
+            return result
+        }
+    }
 }

@@ -75,6 +75,10 @@ int vx_attach_drop_all_filter(int fd);
 // CPU steering (steering.c): the TAP's queue and the receive socket chosen by the CPU a packet is on,
 // `worker_cpus[w]` being the CPU worker w is pinned to. 0 or -errno.
 int vx_tap_steer_by_cpu(int tap_fd, const int *worker_cpus, int workers, uint32_t sticky_ns);
+// The TAP's program on its own (an fd, or -errno), and one run of a program over a frame on the
+// calling thread's CPU (BPF_PROG_TEST_RUN): its return value, the queue. For the tests.
+int vx_tap_steering_program(const int *worker_cpus, int workers, uint32_t sticky_ns);
+int vx_bpf_test_run(int prog_fd, const void *frame, uint32_t length, uint32_t *result);
 int vx_reuseport_steer_by_cpu(int socket_fd, const int *worker_cpus, int workers);
 // Takes a TAP's steering program away (a persistent TAP keeps it across our restarts).
 int vx_tap_steer_by_flow(int tap_fd);
