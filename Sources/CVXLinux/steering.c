@@ -159,13 +159,9 @@ int vx_tap_steering_program(const int *worker_cpus, int workers, uint32_t sticky
     return prog;
 }
 
-int vx_tap_steer_by_cpu(int tap_fd, const int *worker_cpus, int workers, uint32_t sticky_ns) {
-    int prog = vx_tap_steering_program(worker_cpus, workers, sticky_ns);
-    if (prog < 0) return prog;
-    // The TAP holds the program.
-    int rc = ioctl(tap_fd, TUNSETSTEERINGEBPF, &prog) < 0 ? -errno : 0;
-    close(prog);
-    return rc;
+int vx_tap_set_steering(int tap_fd, int prog_fd) {
+    // The TAP holds the program (-1 takes it away).
+    return ioctl(tap_fd, TUNSETSTEERINGEBPF, &prog_fd) < 0 ? -errno : 0;
 }
 
 int vx_bpf_test_run(int prog_fd, const void *frame, uint32_t length, uint32_t *result) {
@@ -179,11 +175,6 @@ int vx_bpf_test_run(int prog_fd, const void *frame, uint32_t length, uint32_t *r
     if (rc < 0) return rc;
     *result = attr.test.retval;
     return 0;
-}
-
-int vx_tap_steer_by_flow(int tap_fd) {
-    int none = -1;
-    return ioctl(tap_fd, TUNSETSTEERINGEBPF, &none) < 0 ? -errno : 0;
 }
 
 int vx_reuseport_steer_by_cpu(int socket_fd, const int *worker_cpus, int workers) {

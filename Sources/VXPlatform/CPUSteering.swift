@@ -14,22 +14,18 @@ public enum CPUSteering {
 
     /// The TAP's queue for a frame the host sends is the one of the worker pinned to the sending
     /// CPU (`workerCPUs[w]` is worker w's CPU, and queue w is worker w's): one program per TAP,
-    /// set through any of its queues.
+    /// set through any of its queues. Loading it needs CAP_BPF (or root).
     public static func steer(_ tap: TapInterface, workerCPUs: [Int]) throws(SystemError) {
         guard let queue = tap.queues.first else { return }
-        let cpus = workerCPUs.map(Int32.init)
-        _ = try cpus.withUnsafeBufferPointer { (buffer) throws(SystemError) -> Int32 in
-            try shimCall("TUNSETSTEERINGEBPF", context: "steer \(tap.name) by CPU") {
-                vx_tap_steer_by_cpu(queue.fd.rawValue, buffer.baseAddress, Int32(buffer.count), stickyNanoseconds)
-            }
-        }
+        let program = try TapProgram(workerCPUs: workerCPUs)
+        try program.attach(to: queue.fd, name: tap.name)
     }
 
     /// The kernel's own flow steering again: a persistent TAP keeps a program across restarts.
     public static func steerByFlow(_ tap: TapInterface) throws(SystemError) {
         guard let queue = tap.queues.first else { return }
         _ = try shimCall("TUNSETSTEERINGEBPF", context: "steer \(tap.name) by flow") {
-            vx_tap_steer_by_flow(queue.fd.rawValue)
+            vx_tap_set_steering(queue.fd.rawValue, -1)
         }
     }
 
@@ -45,15 +41,15 @@ public enum CPUSteering {
         }
     }
 
-    /// The TAP's program loaded on its own, to be run over frames on the calling thread's CPU
-    /// (BPF_PROG_TEST_RUN): what it would choose, without a TAP. For the tests.
+    /// The TAP's program, loaded: set on a TAP, or run over frames on the calling thread's CPU
+    /// (BPF_PROG_TEST_RUN) to see what it would choose without one (the tests).
     public final class TapProgram {
         private let fd: FileDescriptor
 
         public init(workerCPUs: [Int], stickyNanoseconds: UInt32 = CPUSteering.stickyNanoseconds) throws(SystemError) {
             let cpus = workerCPUs.map(Int32.init)
             let raw = try cpus.withUnsafeBufferPointer { (buffer) throws(SystemError) -> Int32 in
-                try shimCall("BPF_PROG_LOAD", context: "the TAP steering program") {
+                try shimCall("BPF_PROG_LOAD", context: "the TAP steering program (needs CAP_BPF)") {
                     vx_tap_steering_program(buffer.baseAddress, Int32(buffer.count), stickyNanoseconds)
                 }
             }
@@ -61,6 +57,13 @@ public enum CPUSteering {
         }
 
         deinit { fd.close() }
+
+        /// Sets the program on the TAP whose queue `fd` is (the TAP holds it from then on).
+        func attach(to queue: FileDescriptor, name: String) throws(SystemError) {
+            _ = try shimCall("TUNSETSTEERINGEBPF", context: "steer \(name) by CPU") {
+                vx_tap_set_steering(queue.rawValue, fd.rawValue)
+            }
+        }
 
         /// The queue the program picks for `frame` (before the kernel takes it modulo the queues),
         /// sent from the CPU this thread runs on.

@@ -72,16 +72,14 @@ int vx_if_add_ipv6(const char *name, const uint8_t address[16], int prefix_lengt
 // socket must not queue a copy of every UDP datagram the host receives.
 int vx_attach_drop_all_filter(int fd);
 
-// CPU steering (steering.c): the TAP's queue and the receive socket chosen by the CPU a packet is on,
-// `worker_cpus[w]` being the CPU worker w is pinned to. 0 or -errno.
-int vx_tap_steer_by_cpu(int tap_fd, const int *worker_cpus, int workers, uint32_t sticky_ns);
-// The TAP's program on its own (an fd, or -errno), and one run of a program over a frame on the
-// calling thread's CPU (BPF_PROG_TEST_RUN): its return value, the queue. For the tests.
+// CPU steering (steering.c): the TAP's queue and the receive socket chosen by the CPU a packet is
+// on, `worker_cpus[w]` being the CPU worker w is pinned to. The TAP's program is loaded (an fd, or
+// -errno) and then set on the TAP (-1 takes a program away); a test runs it over a frame on the
+// calling thread's CPU (BPF_PROG_TEST_RUN, its return value the queue). 0 or -errno.
 int vx_tap_steering_program(const int *worker_cpus, int workers, uint32_t sticky_ns);
+int vx_tap_set_steering(int tap_fd, int prog_fd);
 int vx_bpf_test_run(int prog_fd, const void *frame, uint32_t length, uint32_t *result);
 int vx_reuseport_steer_by_cpu(int socket_fd, const int *worker_cpus, int workers);
-// Takes a TAP's steering program away (a persistent TAP keeps it across our restarts).
-int vx_tap_steer_by_flow(int tap_fd);
 
 // signalfd/eventfd headers are not in the Glibc module map.
 int vx_signalfd_for(const int *signals, int count); // also blocks them in the calling thread
