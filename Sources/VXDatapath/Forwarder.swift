@@ -72,6 +72,16 @@ public struct Forwarder {
     unowned(unsafe) let learnRing: SPSCRing<LearnEvent>
     let port: UInt16
     let sourcePorts: SourcePortRange
+    /// Whether this worker has left something for the control thread since `probesSeen` (its
+    /// last look, updated here): learn events queued, or a path-MTU probe asked for. The worker
+    /// loop asks after each round, so a control thread asleep can be woken (`ControlNap`).
+    @inline(__always)
+    public func leftForControl(probesSeen: inout UInt64) -> Bool {
+        let probes = remotes.probeRequests.pointee.load(ordering: .relaxed)
+        defer { probesSeen = probes }
+        return learnRing.count > 0 || probes != probesSeen
+    }
+
     /// Scratch space for one flood list snapshot.
     let floodScratch: UnsafeMutablePointer<RemoteIndex>
     let floodCapacity: Int

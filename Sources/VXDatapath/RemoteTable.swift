@@ -83,6 +83,9 @@ public final class RemoteTable: @unchecked Sendable {
 
     /// Control thread: calls `body` with every remote a worker asked to probe since the last
     /// call, clearing its flag first (a refusal after that asks again). Cheap when none asked.
+    /// Whether a worker asked for a probe that `takeProbeRequests` has not handled yet.
+    public var probesPending: Bool { probeRequests.pointee.load(ordering: .acquiring) != probeRequestsSeen }
+
     public func takeProbeRequests(_ body: (RemoteIndex) -> Void) {
         let requests = probeRequests.pointee.load(ordering: .acquiring)
         guard requests != probeRequestsSeen else { return }

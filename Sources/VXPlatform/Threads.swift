@@ -115,6 +115,40 @@ struct signalfd_siginfo_raw {
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 }
 
+/// The control thread's nap: with nothing to do it sleeps until the next whole second (ageing's
+/// tick) rather than every 5 ms — an idle router wakes once a second, not 200 times — and a worker
+/// that leaves it work meanwhile (a learn event, a path-MTU probe) wakes it, once per nap, so
+/// learning is as prompt as before. The flag and the rings are checked in opposite orders on the
+/// two sides with a full fence between (the store-then-load pattern), so no work is left asleep.
+public final class ControlNap: @unchecked Sendable {
+    private let asleep = Atomic<Bool>(false)
+    private let wake: WakeEvent
+
+    /// `wake`: the event the control thread's poll watches.
+    public init(wake: WakeEvent) { self.wake = wake }
+
+    /// Control thread, before a long sleep: raises the flag, then asks `quiet` whether every
+    /// worker's work was taken. False (the flag lowered again): sleep short, there is work.
+    public func settle(_ quiet: () -> Bool) -> Bool {
+        asleep.store(true, ordering: .sequentiallyConsistent)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if quiet() { return true }
+        asleep.store(false, ordering: .relaxed)
+        return false
+    }
+
+    /// Control thread, after its poll returned.
+    public func awake() { asleep.store(false, ordering: .relaxed) }
+
+    /// Worker, after a round that left work for the control thread: wakes it if it naps.
+    @inline(__always)
+    public func poke() {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        guard asleep.load(ordering: .relaxed) else { return }
+        if asleep.exchange(false, ordering: .relaxed) { wake.signal() }
+    }
+}
+
 /// Waits until `fd` is readable or `timeoutMilliseconds` pass.
 public func waitReadable(_ fd: FileDescriptor, timeoutMilliseconds: Int32) {
     var p = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
@@ -148,12 +182,15 @@ public final class WorkerLoop {
     /// Signalled by the control thread after it published a generation, so a worker asleep in
     /// poll picks it up now rather than at its next packet.
     public let reconfigure: WakeEvent
+    /// The control thread's nap, woken when this worker leaves it work (nil: it never naps).
+    private let nap: ControlNap?
 
     public init(
         worker: Worker<TapQueue, UDPLink>, cpu: Int?, busyPollMicroseconds: Int = 0,
-        exchange: NetworkExchange<TapQueue>? = nil, index: Int = 0
+        exchange: NetworkExchange<TapQueue>? = nil, index: Int = 0, nap: ControlNap? = nil
     ) throws(SystemError) {
         self.worker = worker
+        self.nap = nap
         self.cpu = cpu
         busyPoll = UInt64(max(0, busyPollMicroseconds))
         self.exchange = exchange
@@ -197,6 +234,7 @@ public final class WorkerLoop {
         fds[devices + 2] = pollfd(fd: reconfigure.fd.rawValue, events: Int16(POLLIN), revents: 0)
         let failure = Int16(POLLERR | POLLHUP | POLLNVAL)
         var spinUntil: UInt64 = 0
+        var probesSeen: UInt64 = 0
         while true {
             var ready = busyPoll > 0 ? poll(fds, nfds_t(count), 0) : 0
             if ready == 0 {
@@ -229,6 +267,7 @@ public final class WorkerLoop {
                     failedDevices.add(1, ordering: .relaxed)
                 }
             }
+            if let nap, worker.forwarder.leftForControl(probesSeen: &probesSeen) { nap.poke() }
         }
     }
 }

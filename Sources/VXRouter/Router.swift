@@ -97,6 +97,8 @@ public final class Router {
 
     // The control endpoint (nil when `control.enabled` is false).
     let controlQueue: ControlQueue
+    /// The control loop's nap when nothing happens; workers wake it.
+    let controlNap: ControlNap
     let eventHub = EventHub()
     /// Cluster mode's state and events, reported by the cluster client (Router+Cluster).
     let clusterBoard = ClusterBoard()
@@ -140,6 +142,7 @@ public final class Router {
         localStations = Array(repeating: LocalStations(), count: slotCount)
         tokenRequired = config.control.enabled && config.control.tokenFile != nil
         controlQueue = try ControlQueue()
+        controlNap = ControlNap(wake: controlQueue.wake)
         signals = try ControlSignals()
 
         for (network, net) in zip(networks, config.networks) {
@@ -243,7 +246,7 @@ public final class Router {
             loops.append(
                 try WorkerLoop(
                     worker: worker, cpu: workerCount <= cpus.count ? cpus[w] : nil, busyPollMicroseconds: config.busyPoll,
-                    exchange: exchange, index: w))
+                    exchange: exchange, index: w, nap: controlNap))
             rings.append(wiring.learnRing)
             counters.append(wiring.counters)
             remoteCounters.append(wiring.remoteCounters)
@@ -375,10 +378,21 @@ public final class Router {
         var reportedFailures = 0
         var reportedGSOFallbacks = 0
         let pathMTUWatch = openPathMTUWatch(now: lastAgeing)
+        // Every 5 ms while anything happens; with nothing to do (no work, no learning, no capture,
+        // no network retiring) it naps until the next whole second, woken early by the workers.
+        var busy = true
         controlLoop: while true {
-            waitReadable([signals.fd, controlQueue.wake.fd], timeoutMilliseconds: 5)
-            for work in controlQueue.take() { work(self) }
-            for request in signals.pending() {
+            let nap =
+                !busy && capture == nil && retiredTaps.isEmpty
+                && controlNap.settle { rings.allSatisfy { $0.count == 0 } && !remotes.probesPending }
+            waitReadable(
+                [signals.fd, controlQueue.wake.fd],
+                timeoutMilliseconds: nap ? Int32(1000 - monotonicMilliseconds() % 1000) : 5)
+            controlNap.awake()
+            let work = controlQueue.take()
+            for work in work { work(self) }
+            let requests = signals.pending()
+            for request in requests {
                 switch request {
                 case .report: writeStats()
                 case .reload: reloadFromSignal()
@@ -391,8 +405,9 @@ public final class Router {
             reapCapture()
             finishRetirement()
             let now = monotonicSeconds()
-            applyLearnEvents(now: now)
+            let learned = applyLearnEvents(now: now)
             pathMTUWatch?.poll(now: now)
+            busy = !work.isEmpty || !requests.isEmpty || learned > 0
             if now != lastAgeing {
                 lastAgeing = now
                 age(now: now)
@@ -452,9 +467,13 @@ public final class Router {
         }
     }
 
-    func applyLearnEvents(now: UInt32) {
+    /// Returns how many events it took.
+    @discardableResult
+    func applyLearnEvents(now: UInt32) -> Int {
+        var taken = 0
         for ring in rings {
             while let event = ring.pop() {
+                taken += 1
                 // An event from a network a reload removed (its slot is empty, or taken by a network
                 // added after the removal was acknowledged, when the ring was drained) is dropped.
                 guard let network = networks.first(where: { $0.index == event.network }) else { continue }
@@ -493,6 +512,7 @@ public final class Router {
                 }
             }
         }
+        return taken
     }
 
     private func age(now: UInt32) {
