@@ -178,7 +178,11 @@ extension Router {
                     net, slot: slot, underlayMTU: underlayMTU, underlayMaxFrame: underlayMaxFrame, logger: logger)
                 let tap = try TapInterface(name: net.tap, queueCount: loops.count, offloads: config.offloads)
                 opened.append((slot, tap, network, net))
-                if let steeredCPUs { try CPUSteering.steer(tap, workerCPUs: steeredCPUs) }
+                if let steeredCPUs {
+                    try CPUSteering.steer(tap, workerCPUs: steeredCPUs)
+                } else {
+                    try? CPUSteering.steerByFlow(tap)  // a persistent TAP may carry an earlier run's program
+                }
                 settings[slot] = net
                 try bringUp(tap, network)
             }

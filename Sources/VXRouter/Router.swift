@@ -294,10 +294,11 @@ public final class Router {
         return "flow (cpu steering: \(unavailable))"
     }
 
-    /// A TAP made elsewhere (persistent) may still carry the program of an earlier run. Best
-    /// effort: a kernel without steering programs (before 4.16) has none to take away.
+    /// Every TAP without a program: one made elsewhere (persistent) may carry an earlier run's, and
+    /// one steered above before a later step failed carries ours. Best effort: a kernel without
+    /// steering programs (before 4.16) has none to take away.
     private func steerTapsByFlow() {
-        for tap in taps { if let tap, !tap.createdHere { try? CPUSteering.steerByFlow(tap) } }
+        for tap in taps { if let tap { try? CPUSteering.steerByFlow(tap) } }
     }
 
     /// A network's TAP made ready: its MAC, MTU, address, and link up.
