@@ -33,11 +33,18 @@ public enum CPUSteering {
     /// `receiveGroup` is any socket of the SO_REUSEPORT group, whose sockets joined it in worker
     /// order. A CPU without a worker leaves the choice to the kernel's hash.
     public static func steer(receiveGroup socket: FileDescriptor, workerCPUs: [Int]) throws(SystemError) {
+        _ = try cpuListCall(workerCPUs, "SO_ATTACH_REUSEPORT_CBPF", context: "steer the receive sockets by CPU") {
+            vx_reuseport_steer_by_cpu(socket.rawValue, $0, $1)
+        }
+    }
+
+    /// A shim call given the workers' CPUs as the C array it takes (pointer, count).
+    private static func cpuListCall(
+        _ workerCPUs: [Int], _ call: String, context: String, _ body: (UnsafePointer<Int32>?, Int32) -> Int32
+    ) throws(SystemError) -> Int32 {
         let cpus = workerCPUs.map(Int32.init)
-        _ = try cpus.withUnsafeBufferPointer { (buffer) throws(SystemError) -> Int32 in
-            try shimCall("SO_ATTACH_REUSEPORT_CBPF", context: "steer the receive sockets by CPU") {
-                vx_reuseport_steer_by_cpu(socket.rawValue, buffer.baseAddress, Int32(buffer.count))
-            }
+        return try cpus.withUnsafeBufferPointer { (buffer) throws(SystemError) -> Int32 in
+            try shimCall(call, context: context) { body(buffer.baseAddress, Int32(buffer.count)) }
         }
     }
 
@@ -47,12 +54,9 @@ public enum CPUSteering {
         private let fd: FileDescriptor
 
         public init(workerCPUs: [Int], stickyNanoseconds: UInt32 = CPUSteering.stickyNanoseconds) throws(SystemError) {
-            let cpus = workerCPUs.map(Int32.init)
-            let raw = try cpus.withUnsafeBufferPointer { (buffer) throws(SystemError) -> Int32 in
-                try shimCall("BPF_PROG_LOAD", context: "the TAP steering program (needs CAP_BPF)") {
-                    vx_tap_steering_program(buffer.baseAddress, Int32(buffer.count), stickyNanoseconds)
-                }
-            }
+            let raw = try CPUSteering.cpuListCall(
+                workerCPUs, "BPF_PROG_LOAD", context: "the TAP steering program (needs CAP_BPF)"
+            ) { vx_tap_steering_program($0, $1, stickyNanoseconds) }
             fd = FileDescriptor(rawValue: raw)
         }
 

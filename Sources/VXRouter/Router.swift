@@ -222,6 +222,7 @@ public final class Router {
         for network in networks { try bringUp(taps[network.index]!, network) }
         // Pinned only when there is a CPU of our own for each worker, and only to CPUs we may use.
         let cpus = allowedCPUs()
+        let workerCPUs = workerCount <= cpus.count ? Array(cpus.prefix(workerCount)) : nil
         captureTap = CaptureTap(workers: workerCount, networks: networks.map(\.vni), networkSlots: slotCount)
         let first = NetworkGeneration<TapQueue>(
             epoch: 0, networks: networks,
@@ -245,13 +246,13 @@ public final class Router {
                 outerChecksumVouches: vouches)
             loops.append(
                 try WorkerLoop(
-                    worker: worker, cpu: workerCount <= cpus.count ? cpus[w] : nil, busyPollMicroseconds: config.busyPoll,
+                    worker: worker, cpu: workerCPUs?[w], busyPollMicroseconds: config.busyPoll,
                     exchange: exchange, index: w, nap: controlNap))
             rings.append(wiring.learnRing)
             counters.append(wiring.counters)
             remoteCounters.append(wiring.remoteCounters)
         }
-        let steering = try startSteering(pinnedTo: workerCount <= cpus.count ? Array(cpus.prefix(workerCount)) : nil)
+        let steering = try startSteering(pinnedTo: workerCPUs)
         offloadSummary = [
             "steering": "\(steering)",
             "offloads": "\(offloads ? "on" : "off")",
